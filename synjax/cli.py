@@ -1,0 +1,94 @@
+"""``synjax <experiment> [--preset NAME] [flags]``: one entry point for every experiment.
+
+Each experiment module defines a frozen config dataclass (a :class:`synjax.experiment.RunConfig` subclass), a dict
+``PRESETS`` of named configs and ``run(config)``. Flags are parsed by tyro from the config's fields; ``--preset``
+picks the defaults the flags start from. ``python scripts/<experiment>.py`` calls the same :func:`main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+#: experiment name -> (module, one-line help). Modules are imported only when their experiment runs.
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "random-rollout": ("synjax.rollout", "random actions in N parallel JAX envs; measures env steps/s"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, EXPERIMENTS))
+    lines = [
+        "usage: synjax <experiment> [--preset NAME] [flags]   (synjax <experiment> --help lists its flags)",
+        "",
+        "experiments:",
+        *(f"  {name:<{width}}  {help_}" for name, (_, help_) in EXPERIMENTS.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _pop_preset(args: list[str], presets: dict) -> tuple[str, list[str]]:
+    rest, preset = [], next(iter(presets))
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--preset" and i + 1 < len(args):
+            preset, i = args[i + 1], i + 2
+            continue
+        if arg.startswith("--preset="):
+            preset, i = arg.split("=", 1)[1], i + 1
+            continue
+        rest.append(arg)
+        i += 1
+    return preset, rest
+
+
+def parse(name: str, args: Sequence[str]):
+    """Build the config of experiment ``name`` from command-line ``args`` (raises SystemExit on bad flags)."""
+    import tyro
+
+    module = importlib.import_module(EXPERIMENTS[name][0])
+    presets = module.PRESETS
+    preset, rest = _pop_preset(list(args), presets)
+    if preset not in presets:
+        raise SystemExit(f"synjax {name}: error: unknown --preset {preset!r}; allowed: {', '.join(presets)}")
+    default = presets[preset]
+    description = f"{EXPERIMENTS[name][1]}. Presets: {', '.join(presets)} (default {next(iter(presets))})."
+    try:
+        config = tyro.cli(type(default), default=default, args=rest, prog=f"synjax {name}", description=description)
+    except ValueError as e:  # a config __post_init__ check
+        raise SystemExit(f"synjax {name}: error: {e}") from None
+    return module, config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point. Returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name = argv[0]
+    if name not in EXPERIMENTS:
+        print(f"synjax: error: unknown experiment {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, config = parse(name, argv[1:])
+    try:
+        path, _ = module.run(config)
+    except (FileExistsError, NotADirectoryError, PermissionError, ValueError) as e:
+        print(f"synjax {name}: error: {e}", file=sys.stderr)
+        return 2
+    if path is not None:
+        summary = json.loads((path / "summary.json").read_text())
+        finals = {k: f"{v['mean']:.4g} (95% CI {v['ci95'][0]:.4g}..{v['ci95'][1]:.4g})" for k, v in summary["final"].items()}
+        print(f"results: {path}")
+        print(f"  seeds {summary['num_seeds']}, train {summary['wall_time_s']:.2f}s, "
+              f"compile {summary['compile_time_s']:.2f}s, {summary['steps_per_s']:.4g} steps/s")
+        for k, v in finals.items():
+            print(f"  {k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""``synjax random-rollout``: uniformly random actions in a batch of JAX environments, to measure steps/s.
+
+It exercises the environments, the runner and the results folder end to end; its ``steps_per_s`` is the raw
+simulation speed any agent is bounded by.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from synjax import envs
+from synjax.envs.episodes import EpisodeStats
+from synjax.experiment import RunConfig, TrainOutput, require, run_experiment
+from synjax.progress import report
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig(RunConfig):
+    """Random-policy rollout.
+
+    Attributes:
+      env: environment id (see ``synjax.envs.env_ids()``).
+      num_envs: environments stepped in parallel per seed.
+      steps: steps of every environment.
+      num_points: how many points the curve (mean return of finished episodes) has.
+    """
+
+    num_seeds: int = 1
+    env: str = "Taxi-v4"
+    num_envs: int = 1024
+    steps: int = 1000
+    num_points: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.env in envs.env_ids(), "env", self.env, f"one of {', '.join(envs.env_ids())}")
+        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
+        require(self.num_points >= 1, "num_points", self.num_points, "an integer >= 1")
+        require(
+            self.steps >= self.num_points and self.steps % self.num_points == 0,
+            "steps",
+            self.steps,
+            f"a positive multiple of num_points={self.num_points}",
+        )
+
+
+def make_rollout(config: RolloutConfig):
+    """``rollout(key) -> TrainOutput``: ``config.steps`` random steps of ``config.num_envs`` environments.
+
+    Metrics per point: ``episode_return`` and ``episode_length``, means over the episodes that ended in that
+    stretch of steps (NaN when none did).
+    """
+    env, params = envs.make(config.env)
+    n = config.num_envs
+    per_point = config.steps // config.num_points
+    sample = jax.vmap(env.action_space(params).sample)
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def rollout(key):
+        key, reset_key = jax.random.split(key)
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, n), params)
+
+        def one_step(carry, t):
+            key, state, stats = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            action = sample(jax.random.split(act_key, n))
+            _, state, reward, terminated, truncated, _ = step(jax.random.split(step_key, n), state, action, params)
+            stats = stats.update(reward.astype(jnp.float32), terminated | truncated)
+            report(t + 1, every=max(1, config.steps // 100))
+            return (key, state, stats), None
+
+        def one_point(carry, p):
+            key, state, stats = carry
+            ts = p * per_point + jnp.arange(per_point)
+            (key, state, stats), _ = jax.lax.scan(one_step, (key, state, stats), ts)
+            point = (stats.mean_return(), stats.mean_length())
+            return (key, state, stats.drain()), point
+
+        carry = (key, state, EpisodeStats.zeros((n,)))
+        _, (returns, lengths) = jax.lax.scan(one_point, carry, jnp.arange(config.num_points))
+        return TrainOutput(
+            params={},
+            steps=(jnp.arange(1, config.num_points + 1) * per_point * n).astype(jnp.int32),
+            metrics={"episode_return": returns, "episode_length": lengths},
+            final={"episode_return": jnp.nanmean(returns)},
+        )
+
+    return rollout
+
+
+def run(config: RolloutConfig):
+    """Run the rollout for every seed, write the results folder, return ``(path, SweepRun)``."""
+    return run_experiment(
+        "random-rollout",
+        config,
+        make_rollout(config),
+        progress_total=config.steps,
+        progress_unit_metric="return",
+        steps_per_seed=config.steps * config.num_envs,
+    )
+
+
+PRESETS = {"default": RolloutConfig()}
