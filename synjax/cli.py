@@ -15,6 +15,10 @@ from collections.abc import Sequence
 #: experiment name -> (module, one-line help). Modules are imported only when their experiment runs.
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "random-rollout": ("synjax.rollout", "random actions in N parallel JAX envs; measures env steps/s"),
+    "snn-classify": (
+        "synjax.classify.experiment",
+        "spiking image classifier (spyx): digits, MNIST, Fashion-MNIST",
+    ),
 }
 
 
@@ -57,7 +61,9 @@ def parse(name: str, args: Sequence[str]):
     default = presets[preset]
     description = f"{EXPERIMENTS[name][1]}. Presets: {', '.join(presets)} (default {next(iter(presets))})."
     try:
-        config = tyro.cli(type(default), default=default, args=rest, prog=f"synjax {name}", description=description)
+        config = tyro.cli(
+            type(default), default=default, args=rest, prog=f"synjax {name}", description=description
+        )
     except ValueError as e:  # a config __post_init__ check
         raise SystemExit(f"synjax {name}: error: {e}") from None
     return module, config
@@ -81,10 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if path is not None:
         summary = json.loads((path / "summary.json").read_text())
-        finals = {k: f"{v['mean']:.4g} (95% CI {v['ci95'][0]:.4g}..{v['ci95'][1]:.4g})" for k, v in summary["final"].items()}
+        finals = {
+            k: f"{v['mean']:.4g} (95% CI {v['ci95'][0]:.4g}..{v['ci95'][1]:.4g})"
+            for k, v in summary["final"].items()
+        }
         print(f"results: {path}")
-        print(f"  seeds {summary['num_seeds']}, train {summary['wall_time_s']:.2f}s, "
-              f"compile {summary['compile_time_s']:.2f}s, {summary['steps_per_s']:.4g} steps/s")
+        print(
+            f"  seeds {summary['num_seeds']}, train {summary['wall_time_s']:.2f}s, "
+            f"compile {summary['compile_time_s']:.2f}s, {summary['steps_per_s']:.4g} steps/s"
+        )
         for k, v in finals.items():
             print(f"  {k}: {v}")
     return 0

@@ -45,7 +45,9 @@ class ProgressBar:
     def __enter__(self) -> ProgressBar:
         global _active
         if self.enabled:
-            self._bar = tqdm(total=self.total, desc=self.desc, unit="step", unit_scale=True, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=self.total, desc=self.desc, unit="step", unit_scale=True, dynamic_ncols=True
+            )
         with _lock:
             _active = self
         return self

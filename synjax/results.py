@@ -205,7 +205,9 @@ def write_run(
         (stage / "config.json").write_text(json.dumps(cfg, indent=2))
         metrics_np = {k: np.asarray(v) for k, v in metrics.items()}
         write_metrics_csv(stage / "metrics.csv", np.asarray(steps), metrics_np)
-        num_seeds = next(iter(metrics_np.values())).shape[0] if metrics_np else len(next(iter(final.values())))
+        num_seeds = (
+            next(iter(metrics_np.values())).shape[0] if metrics_np else len(next(iter(final.values())))
+        )
         summary = {
             "experiment": experiment,
             "num_seeds": int(num_seeds),

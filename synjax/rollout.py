@@ -67,7 +67,9 @@ def make_rollout(config: RolloutConfig):
             key, state, stats = carry
             key, act_key, step_key = jax.random.split(key, 3)
             action = sample(jax.random.split(act_key, n))
-            _, state, reward, terminated, truncated, _ = step(jax.random.split(step_key, n), state, action, params)
+            _, state, reward, terminated, truncated, _ = step(
+                jax.random.split(step_key, n), state, action, params
+            )
             stats = stats.update(reward.astype(jnp.float32), terminated | truncated)
             report(t + 1, every=max(1, config.steps // 100))
             return (key, state, stats), None

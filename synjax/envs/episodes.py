@@ -30,7 +30,9 @@ class EpisodeStats:
     @classmethod
     def zeros(cls, batch: tuple[int, ...] = ()) -> EpisodeStats:
         z = jnp.zeros(batch, jnp.float32)
-        return cls(z, jnp.zeros(batch, jnp.int32), z, z, jnp.zeros(batch, jnp.int32), jnp.full(batch, jnp.nan))
+        return cls(
+            z, jnp.zeros(batch, jnp.int32), z, z, jnp.zeros(batch, jnp.int32), jnp.full(batch, jnp.nan)
+        )
 
     def update(self, reward: jax.Array, done: jax.Array) -> EpisodeStats:
         """Add one step's ``reward``; ``done`` (terminated or truncated) closes the episode."""

@@ -26,7 +26,9 @@ class GymnasiumEnv(gymnasium.Env):
         has_render = hasattr(env, "render")
         self.metadata = {"render_modes": ["ansi"] if has_render else [], "render_fps": 4}
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} not supported; allowed: {self.metadata['render_modes']}")
+            raise ValueError(
+                f"render_mode {render_mode!r} not supported; allowed: {self.metadata['render_modes']}"
+            )
         self.render_mode = render_mode
         self.observation_space = gymnax_space_to_gym_space(env.observation_space(self._params))
         self.action_space = gymnax_space_to_gym_space(env.action_space(self._params))
@@ -72,6 +74,8 @@ class GymnasiumEnv(gymnasium.Env):
         return None
 
 
-def to_gymnasium(env: environment.Environment, env_params: Any = None, render_mode: str | None = None) -> GymnasiumEnv:
+def to_gymnasium(
+    env: environment.Environment, env_params: Any = None, render_mode: str | None = None
+) -> GymnasiumEnv:
     """Wrap ``env`` (with ``env_params``, default: the env's defaults) as a ``gymnasium.Env``."""
     return GymnasiumEnv(env, env_params, render_mode)

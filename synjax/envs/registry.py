@@ -51,5 +51,7 @@ def make(name: str, **params: Any) -> tuple[environment.Environment, Any]:
     fields = {f.name for f in dataclasses.fields(default)}
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise ValueError(f"{name} has no param {', '.join(unknown)}; its params are: {', '.join(sorted(fields))}")
+        raise ValueError(
+            f"{name} has no param {', '.join(unknown)}; its params are: {', '.join(sorted(fields))}"
+        )
     return env, default.replace(**params)

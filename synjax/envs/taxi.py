@@ -31,6 +31,8 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from synjax.envs.params import check_flag, check_positive_int, check_probability, make_validated
+
 MAP: tuple[str, ...] = (
     "+---------+",
     "|R: | : :G|",
@@ -93,7 +95,6 @@ class _Tables(NamedTuple):
     outcomes: np.ndarray  # (500, 6, 3) int32: next state if the taxi goes (intended, left, right)
     reward: np.ndarray  # (500, 6) float32
     terminal: np.ndarray  # (500, 6) bool
-    rainy_move: np.ndarray  # (500, 6) bool: the rainy lottery applies (a move whose intended way is open)
     mask: np.ndarray  # (500, 6) int8: Gymnasium's action_mask
     start_states: np.ndarray  # (300,) int32
 
@@ -102,7 +103,6 @@ def _build_tables() -> _Tables:
     outcomes = np.zeros((NUM_STATES, NUM_ACTIONS, 3), np.int32)
     reward = np.full((NUM_STATES, NUM_ACTIONS), -1.0, np.float32)
     terminal = np.zeros((NUM_STATES, NUM_ACTIONS), bool)
-    rainy_move = np.zeros((NUM_STATES, NUM_ACTIONS), bool)
     mask = np.zeros((NUM_STATES, NUM_ACTIONS), np.int8)
     starts = []
     for s in range(NUM_STATES):
@@ -112,8 +112,7 @@ def _build_tables() -> _Tables:
             starts.append(s)
         for a in (SOUTH, NORTH, EAST, WEST):
             mask[s, a] = _is_open(row, col, a)
-            rainy_move[s, a] = _is_open(row, col, a)
-            if rainy_move[s, a]:
+            if _is_open(row, col, a):
                 ways = (a, *_LATERAL[a])
                 outcomes[s, a] = [encode(*_moved(row, col, d), pass_loc, dest) for d in ways]
             else:  # blocked: no move, and no lateral drift in the rain either
@@ -136,9 +135,9 @@ def _build_tables() -> _Tables:
             outcomes[s, DROPOFF] = s
             reward[s, DROPOFF] = -10.0
         mask[s, DROPOFF] = pass_loc == IN_TAXI and taxi in LOCS
-    for table in (outcomes, reward, terminal, rainy_move, mask):
+    for table in (outcomes, reward, terminal, mask):
         table.setflags(write=False)
-    return _Tables(outcomes, reward, terminal, rainy_move, mask, np.asarray(starts, np.int32))
+    return _Tables(outcomes, reward, terminal, mask, np.asarray(starts, np.int32))
 
 
 _TABLES = _build_tables()
@@ -177,9 +176,10 @@ def transition_table(is_rainy: bool = False, rainy_probability: float = 0.8) -> 
     The fickle passenger is left out: it is not Markov in the observed state (it depends on the hidden draw
     at reset and on whether it has happened yet), so a table over the 500 observations cannot hold it.
     """
-    _check_probability("rainy_probability", rainy_probability)
+    check_probability("rainy_probability", rainy_probability)
     p = float(rainy_probability) if is_rainy else 1.0
-    weights = np.where(_TABLES.rainy_move[..., None], [p, (1 - p) / 2, (1 - p) / 2], [1.0, 0.0, 0.0])
+    is_move = (np.arange(NUM_ACTIONS) <= WEST)[None, :, None]
+    weights = np.where(is_move, [p, (1 - p) / 2, (1 - p) / 2], [1.0, 0.0, 0.0])
     P = np.zeros((NUM_STATES, NUM_ACTIONS, NUM_STATES))
     s_idx, a_idx = np.meshgrid(np.arange(NUM_STATES), np.arange(NUM_ACTIONS), indexing="ij")
     for k in range(3):
@@ -188,33 +188,6 @@ def transition_table(is_rainy: bool = False, rainy_probability: float = 0.8) -> 
 
 
 # ---------------------------------------------------------------------------------------------- params
-
-
-def _concrete(value: Any) -> np.ndarray | None:
-    """``value`` as a NumPy array if it is a concrete number (not a tracer or a placeholder), else None."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    if isinstance(value, (bool, int, float, np.ndarray, np.generic, jax.Array)):
-        return np.asarray(value)
-    return None
-
-
-def _check_probability(name: str, value: Any) -> None:
-    v = _concrete(value)
-    if v is not None and not np.all((v >= 0.0) & (v <= 1.0)):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    v = _concrete(value)
-    if v is not None and not (np.all(v > 0) and np.all(np.asarray(v, np.float64) % 1 == 0)):
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
-
-
-def _check_flag(name: str, value: Any) -> None:
-    v = _concrete(value)
-    if v is not None and not np.all((v == 0) | (v == 1)):
-        raise ValueError(f"{name} must be a bool (True/False), got {value!r}")
 
 
 @struct.dataclass
@@ -243,26 +216,23 @@ class EnvParams(environment.EnvParams):
     fickle_probability: float = 0.3
 
     def __post_init__(self):
-        _check_positive_int("max_steps_in_episode", self.max_steps_in_episode)
-        _check_flag("is_rainy", self.is_rainy)
-        _check_probability("rainy_probability", self.rainy_probability)
-        _check_flag("fickle_passenger", self.fickle_passenger)
-        _check_probability("fickle_probability", self.fickle_probability)
+        check_positive_int("max_steps_in_episode", self.max_steps_in_episode)
+        check_flag("is_rainy", self.is_rainy)
+        check_probability("rainy_probability", self.rainy_probability)
+        check_flag("fickle_passenger", self.fickle_passenger)
+        check_probability("fickle_probability", self.fickle_probability)
 
 
 PARAM_FIELDS = tuple(EnvParams.__dataclass_fields__)
 
 
 def make_params(**kwargs: Any) -> EnvParams:
-    """Validated :class:`EnvParams` from keyword overrides of the defaults.
+    """Validated :class:`EnvParams` from keyword overrides of the defaults (scalars cast to the field's type).
 
     Raises:
       ValueError: an unknown field (the message lists the allowed ones) or a value out of range.
     """
-    unknown = sorted(set(kwargs) - set(PARAM_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown Taxi param(s) {unknown}; allowed: {', '.join(PARAM_FIELDS)}")
-    return EnvParams(**kwargs)
+    return make_validated(EnvParams, "Taxi", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- environment
@@ -313,7 +283,8 @@ class Taxi(environment.Environment[EnvState, EnvParams]):
         s = encode(state.taxi_row, state.taxi_col, state.pass_loc, state.dest_idx)
 
         # Which of (intended, left, right) happens: Gymnasium's categorical draw over their probabilities.
-        rainy = jnp.logical_and(jnp.asarray(params.is_rainy, bool), jnp.asarray(_TABLES.rainy_move)[s, action])
+        # (A blocked move has all three outcomes equal to s; it still draws, so ``prob`` is Gymnasium's.)
+        rainy = jnp.logical_and(jnp.asarray(params.is_rainy, bool), action <= WEST)
         p_intended = jnp.where(rainy, jnp.asarray(params.rainy_probability, jnp.float32), 1.0)
         p_lateral = (1.0 - p_intended) / 2.0
         u = jax.random.uniform(key_rain)
@@ -327,7 +298,8 @@ class Taxi(environment.Environment[EnvState, EnvParams]):
         # Fickle passenger: fires on the first change of position that the passenger rides through.
         moved = jnp.logical_or(row != state.taxi_row, col != state.taxi_col)
         fires = state.fickle_pending & (state.pass_loc == IN_TAXI) & moved
-        other_dest = (state.dest_idx + jax.random.randint(key_fickle, (), 1, 4)) % 4  # uniform over the others
+        # Uniform over the three other destinations.
+        other_dest = (state.dest_idx + jax.random.randint(key_fickle, (), 1, 4)) % 4
         dest = jnp.where(fires, other_dest, dest)
 
         next_state = EnvState(
@@ -403,38 +375,35 @@ def _ansi(text: str, code: str) -> str:
 
 
 def render(state: EnvState, color: bool = False) -> str:
-    """Text picture of an unbatched state, like Gymnasium's ``ansi`` render.
+    """Text picture of an unbatched state.
 
-    Without ``color`` the taxi's cell shows ``T`` (empty) or ``@`` (carrying the passenger), the waiting
-    passenger's landmark letter is lower-case, and a last line spells out the state. With ``color`` the map
-    characters are kept and coloured as Gymnasium does (taxi yellow, or green when carrying; passenger blue;
-    destination magenta).
+    ``color=True`` gives exactly Gymnasium's ``ansi`` render (map with ANSI colours: taxi yellow, or green when
+    carrying; waiting passenger blue; destination magenta; then the last action, if any). ``color=False`` gives
+    plain text: the taxi's cell shows ``T`` (empty) or ``@`` (carrying), the waiting passenger's landmark letter
+    is lower-case, and a last line spells the state out.
     """
     row, col = int(state.taxi_row), int(state.taxi_col)
     pass_loc, dest = int(state.pass_loc), int(state.dest_idx)
     last = int(state.last_action)
     cells = [list(line) for line in MAP]
-    taxi_at = (1 + row, 2 * col + 1)
+
+    def paint(r: int, c: int, fn) -> None:
+        cells[1 + r][2 * c + 1] = fn(cells[1 + r][2 * c + 1])
+
     if color:
-        if pass_loc < IN_TAXI:
-            pi, pj = LOCS[pass_loc]
-            cells[1 + pi][2 * pj + 1] = _ansi(cells[1 + pi][2 * pj + 1], "1;34")
-        dr, dc = LOCS[dest]
-        cells[1 + dr][2 * dc + 1] = _ansi(cells[1 + dr][2 * dc + 1], "35")
-        char = cells[taxi_at[0]][taxi_at[1]]
         if pass_loc == IN_TAXI:
-            cells[taxi_at[0]][taxi_at[1]] = _ansi("_" if char == " " else char, "42")
+            paint(row, col, lambda ch: _ansi("_" if ch == " " else ch, "42"))
         else:
-            cells[taxi_at[0]][taxi_at[1]] = _ansi(char, "43")
-    else:
-        if pass_loc < IN_TAXI:
-            pi, pj = LOCS[pass_loc]
-            cells[1 + pi][2 * pj + 1] = LOC_NAMES[pass_loc].lower()
-        cells[taxi_at[0]][taxi_at[1]] = "@" if pass_loc == IN_TAXI else "T"
+            paint(row, col, lambda ch: _ansi(ch, "43"))
+            paint(*LOCS[pass_loc], lambda ch: _ansi(ch, "34;1"))
+        paint(*LOCS[dest], lambda ch: _ansi(ch, "35"))
+        tail = f"  ({ACTION_NAMES[last]})\n" if 0 <= last < NUM_ACTIONS else "\n"
+        return "\n".join("".join(line) for line in cells) + "\n" + tail
+    if pass_loc < IN_TAXI:
+        paint(*LOCS[pass_loc], lambda ch: LOC_NAMES[pass_loc].lower())
+    paint(row, col, lambda ch: "@" if pass_loc == IN_TAXI else "T")
     where = "in taxi" if pass_loc == IN_TAXI else f"at {LOC_NAMES[pass_loc]}"
+    action = f"  ({ACTION_NAMES[last]})" if 0 <= last < NUM_ACTIONS else ""
     lines = ["".join(line) for line in cells]
-    lines.append(
-        f"taxi ({row}, {col}), passenger {where}, destination {LOC_NAMES[dest]}"
-        + (f"  ({ACTION_NAMES[last]})" if 0 <= last < NUM_ACTIONS else "")
-    )
+    lines.append(f"taxi ({row}, {col}), passenger {where}, destination {LOC_NAMES[dest]}{action}")
     return "\n".join(lines) + "\n"
