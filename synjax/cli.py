@@ -19,6 +19,12 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "synjax.classify.experiment",
         "spiking image classifier (spyx): digits, MNIST, Fashion-MNIST",
     ),
+    "ppo": ("synjax.agents.ppo", "PPO on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit"),
+    "a2c": ("synjax.agents.a2c", "A2C on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit"),
+    "eval": ("synjax.evaluate_run", "evaluate or text-render the saved policies of a run: synjax eval --run DIR"),
+    "tabular-q": ("synjax.tabular.experiment", "tabular Q-learning on Taxi-v4, seeds vmapped, vs value iteration"),
+    "stdp-q": ("synjax.snn.experiment", "spiking STDP + Q hybrid on Taxi-v4: synaptic Q-values, reward-modulated STDP"),
+    "dqn": ("synjax.agents.dqn", "DQN on discrete-action JAX envs; seeds and --lr sweeps vmapped in one jit"),
 }
 
 
@@ -82,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, config = parse(name, argv[1:])
     try:
         path, _ = module.run(config)
-    except (FileExistsError, NotADirectoryError, PermissionError, ValueError) as e:
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as e:
         print(f"synjax {name}: error: {e}", file=sys.stderr)
         return 2
     if path is not None:

@@ -5,8 +5,10 @@ Training functions call :func:`report` inside their ``lax.scan``; it is a no-op 
 :class:`ProgressBar` opened with ``with ProgressBar(total=...)`` receives those reports and draws a tqdm bar with
 steps done, steps/s and the latest value of one metric. Without an open bar, reports are dropped.
 
-Cost: the step counter is the same for every seed, so an unbatched report fires once per call site even under
-``vmap``; a batched ``value`` fires once per seed, which is why :func:`report` only sends it every ``every`` calls.
+Cost: the step counter is the same for every seed, so a report of ``done`` alone fires once per call site even
+under ``vmap``; one with a batched ``value`` fires once per seed, which is why :func:`report` sends only every
+``every`` calls. Order: callbacks are unordered effects, so XLA may run a report of ``done`` alone before work
+it does not depend on; pass a ``value`` computed by that work to pin the report after it.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def report(done: jax.Array, value: jax.Array | None = None, every: int = 1) -> N
     done = jnp.asarray(done)
 
     def send(_):
-        jax.debug.callback(_host_steps, done)
-        if value is not None:
+        if value is None:
+            jax.debug.callback(_host_steps, done)
+        else:  # one callback carrying both: it depends on ``value``, so XLA cannot run it before the work
             jax.debug.callback(_host_value, done, value)
         return None
 
