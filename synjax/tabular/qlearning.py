@@ -1,0 +1,522 @@
+"""Tabular Q-learning on Taxi as pure functions and one jit-able ``train(key)``.
+
+The pieces (all pure, vectorized over leading axes):
+
+- :func:`init`: the (num_states, num_actions) table.
+- :func:`select_action`: epsilon-greedy or softmax (Boltzmann) action from uniforms drawn in advance.
+- :func:`exploration_schedule`: the per-episode decay ``max(end, start * decay**episode)``.
+- :func:`update` (= :func:`td_error` + :func:`apply_td`): the Q-learning update with correct targets:
+  ``r + gamma * max Q(s')`` after a non-terminal transition (truncation by a step limit included: the episode
+  stops but the state has a future), ``r`` alone after a terminal one (the drop-off).
+- :func:`model_step`, :func:`model_reset`: Taxi's dynamics from its exact transition table
+  (:func:`dynamics_table`, built from ``synjax.envs.taxi.transition_table``) with pre-drawn uniforms.
+
+:func:`make_train` assembles them into the original script's loop: episodes of at most ``max_steps`` steps, in
+``num_envs`` environments per seed (they share the table; updates that hit the same (s, a) in one step are
+averaged), exploration decayed per episode, and an exact greedy evaluation every ``eval_every`` episodes.
+
+Why it is built the way it is (CPU, hundreds of seeds vmapped): the environment is stepped through the packed
+transition table rather than ``Taxi.step`` (same distribution; one gather and no PRNG call inside); episodes
+run back to back (auto-reset) in chunks of ``chunk_steps`` steps rather than one ``while_loop`` per episode, so
+no lane idles while the longest episode of the batch finishes; a step draws two 32-bit random words (threefry
+dominates a step's cost); and the loop over chunks has its own vmap rule (``jax.custom_batching.custom_vmap``),
+because vmap's rule for a ``while_loop`` with a per-seed condition selects between old and new carry, the whole
+(seeds, 500, 6) table included, on every iteration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from synjax.envs import taxi
+from synjax.experiment import RunConfig, TrainOutput, require
+from synjax.progress import report
+from synjax.tabular import evaluate
+from synjax.tabular.value_iteration import optimal_start_return, sparse_model
+
+Exploration = Literal["epsilon", "softmax"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TabularQConfig(RunConfig):
+    """Tabular Q-learning on Taxi-v4. Defaults = the original script (preset ``notebook``).
+
+    Attributes:
+      alpha: learning rate in (0, 1].
+      gamma: discount in [0, 1].
+      exploration: ``"epsilon"`` (epsilon-greedy) or ``"softmax"`` (Boltzmann over Q / temperature).
+      epsilon_start, epsilon_decay, epsilon_end: episode e explores with
+        ``max(epsilon_end, epsilon_start * epsilon_decay**e)`` (epsilon-greedy only).
+      temperature_start, temperature_decay, temperature_end: the same schedule for the softmax temperature
+        (in reward units; softmax only).
+      num_episodes: training episodes per seed (over all ``num_envs`` environments together).
+      max_steps: an episode is cut after this many steps (a truncation: it still bootstraps).
+      num_envs: environments per seed played in lockstep, one episode each per round, sharing the table.
+      q_init: initial value of every table entry.
+      eval_every: episodes between evaluation points (curves and episodes-to-solve are on this grid).
+      eval_max_steps: step cap of the greedy evaluation episodes (Taxi's own limit is 200).
+      is_rainy, rainy_probability: Taxi-v4's rainy variant (a move goes the intended way with that probability).
+      sampled_eval_episodes: rainy only: greedy episodes sampled at the end for ``greedy_return_sampled``.
+      chunk_steps: environment steps per seed between checks of the episode quota (a speed knob: a larger
+        chunk leaves an env idle for up to that many steps at the end of each evaluation stretch, a smaller
+        one checks more often; it changes the random stream, not the algorithm).
+      solve_margin: a seed is solved at the first evaluation point whose greedy return is at least the
+        value-iteration optimum minus this margin (dry Taxi: 7.93 - 0.5 = 7.43, i.e. no start fails, since a
+        failing start costs >= 0.69, and at most half a wasted step per start on average).
+    """
+
+    num_seeds: int = 8
+    alpha: float = 0.9
+    gamma: float = 0.95
+    exploration: Exploration = "epsilon"
+    epsilon_start: float = 1.0
+    epsilon_decay: float = 0.9995
+    epsilon_end: float = 0.01
+    temperature_start: float = 1.0
+    temperature_decay: float = 0.995
+    temperature_end: float = 0.05
+    num_episodes: int = 10_000
+    max_steps: int = 100
+    num_envs: int = 1
+    q_init: float = 0.0
+    eval_every: int = 100
+    eval_max_steps: int = 200
+    is_rainy: bool = False
+    rainy_probability: float = 0.8
+    sampled_eval_episodes: int = 1000
+    chunk_steps: int = 64
+    solve_margin: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0.0 < self.alpha <= 1.0, "alpha", self.alpha, "in (0, 1]")
+        require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
+        require(self.exploration in ("epsilon", "softmax"), "exploration", self.exploration, "'epsilon' or 'softmax'")
+        for name in ("epsilon_start", "epsilon_end"):
+            value = getattr(self, name)
+            require(0.0 <= value <= 1.0, name, value, "a probability in [0, 1]")
+        for name in ("epsilon_decay", "temperature_decay"):
+            value = getattr(self, name)
+            require(0.0 < value <= 1.0, name, value, "in (0, 1]")
+        for name in ("temperature_start", "temperature_end"):
+            value = getattr(self, name)
+            require(value > 0.0 and math.isfinite(value), name, value, "a finite number > 0")
+        require(self.max_steps >= 1, "max_steps", self.max_steps, "an integer >= 1")
+        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
+        require(math.isfinite(self.q_init), "q_init", self.q_init, "a finite number")
+        require(
+            self.eval_every >= 1 and self.eval_every % self.num_envs == 0,
+            "eval_every",
+            self.eval_every,
+            f"a positive multiple of num_envs={self.num_envs}",
+        )
+        require(
+            self.num_episodes >= self.eval_every and self.num_episodes % self.eval_every == 0,
+            "num_episodes",
+            self.num_episodes,
+            f"a positive multiple of eval_every={self.eval_every}",
+        )
+        require(self.eval_max_steps >= 1, "eval_max_steps", self.eval_max_steps, "an integer >= 1")
+        require(0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]")
+        require(self.sampled_eval_episodes >= 1, "sampled_eval_episodes", self.sampled_eval_episodes, "an integer >= 1")
+        require(self.chunk_steps >= 1, "chunk_steps", self.chunk_steps, "an integer >= 1")
+        require(self.solve_margin >= 0.0, "solve_margin", self.solve_margin, "a number >= 0")
+
+    @property
+    def env_params(self) -> taxi.EnvParams:
+        """The Taxi params of this config (the env keeps its own 200-step truncation)."""
+        return taxi.make_params(is_rainy=self.is_rainy, rainy_probability=self.rainy_probability)
+
+
+# ---------------------------------------------------------------------------------------------- pure pieces
+
+
+def init(num_states: int = taxi.NUM_STATES, num_actions: int = taxi.NUM_ACTIONS, value: float = 0.0) -> jax.Array:
+    """The initial table: (num_states, num_actions) float32 filled with ``value``."""
+    return jnp.full((num_states, num_actions), value, jnp.float32)
+
+
+def exploration_schedule(episode: jax.Array, start: float, decay: float, end: float) -> jax.Array:
+    """Epsilon (or temperature) of episode index ``episode`` (any shape, 0-based): ``max(end, start*decay**e)``."""
+    e = jnp.asarray(episode, jnp.float32)
+    return jnp.maximum(end, start * jnp.exp(e * math.log(decay)))
+
+
+def select_action(u: jax.Array, q_s: jax.Array, param: jax.Array, exploration: Exploration) -> jax.Array:
+    """Explore from pre-drawn uniforms (so that a stretch of steps draws its randomness in one call).
+
+    Args:
+      u: (..., 2) uniforms in [0, 1).
+      q_s: (..., A) the action values of the current state(s).
+      param: (...) or scalar: epsilon (epsilon-greedy) or temperature > 0 (softmax).
+      exploration: ``"epsilon"``: with probability epsilon a uniform random action (``floor(u1 * A)``), else the
+        argmax (ties to the lowest index); ``"softmax"``: action ``a`` with probability
+        ``softmax(q_s / temperature)[a]``, by inverse CDF of ``u1``.
+    Returns:
+      (...) int32 actions.
+    """
+    num_actions = q_s.shape[-1]
+    if exploration == "epsilon":
+        greedy = jnp.argmax(q_s, axis=-1).astype(jnp.int32)
+        random = jnp.minimum((u[..., 1] * num_actions).astype(jnp.int32), num_actions - 1)
+        return jnp.where(u[..., 0] < param, random, greedy)
+    if exploration == "softmax":
+        probs = jax.nn.softmax(q_s / jnp.expand_dims(param, -1), axis=-1)
+        cdf = jnp.cumsum(probs, axis=-1)[..., :-1]
+        return jnp.sum(cdf <= u[..., 1:2], axis=-1).astype(jnp.int32)
+    raise ValueError(f"exploration={exploration!r} is invalid: must be 'epsilon' or 'softmax'")
+
+
+def td_error(q_sa: jax.Array, reward: jax.Array, next_max: jax.Array, terminated: jax.Array, gamma: float) -> jax.Array:
+    """``reward + gamma * next_max * (1 - terminated) - q_sa``: a terminal transition does not bootstrap."""
+    return reward + gamma * jnp.where(terminated, 0.0, next_max) - q_sa
+
+
+def apply_td(
+    q: jax.Array, obs: jax.Array, action: jax.Array, delta: jax.Array, alpha: float, mask: jax.Array | None = None
+) -> jax.Array:
+    """``q[s, a] += alpha * delta`` for a batch (B,) of transitions, ``mask`` (B,) bool selecting the applied ones.
+
+    Transitions of one batch that hit the same (s, a) apply the mean of their TD errors.
+    """
+    w = jnp.ones(obs.shape, q.dtype) if mask is None else mask.astype(q.dtype)
+    if obs.shape[0] == 1:
+        return q.at[obs, action].add(alpha * w * delta, mode="promise_in_bounds")
+    same = (obs[:, None] == obs[None, :]) & (action[:, None] == action[None, :])
+    count = jnp.maximum(same.astype(q.dtype) @ w, 1.0)
+    return q.at[obs, action].add(alpha * w * delta / count, mode="promise_in_bounds")
+
+
+def update(
+    q: jax.Array,
+    obs: jax.Array,
+    action: jax.Array,
+    reward: jax.Array,
+    next_obs: jax.Array,
+    terminated: jax.Array,
+    alpha: float,
+    gamma: float,
+    mask: jax.Array | None = None,
+) -> jax.Array:
+    """One Q-learning update for a batch of transitions; returns the new table.
+
+    ``q[s, a] += alpha * (r + gamma * max_a' q[s', a'] * (1 - terminated) - q[s, a])``. A terminated transition
+    does not bootstrap; a truncated one (step limit) does, so pass ``terminated`` only for real episode ends.
+
+    Args:
+      q: (S, A) table.
+      obs, action, next_obs: (B,) or scalar int state/action ids.
+      reward: (B,) or scalar float; terminated: (B,) or scalar bool.
+      mask: (B,) bool, transitions to apply (others are ignored); default all.
+    Several transitions of one batch on the same (s, a) apply the mean of their TD errors (a single transition
+    is the usual sequential rule).
+    """
+    chex.assert_rank(q, 2)
+    obs, action = jnp.atleast_1d(obs), jnp.atleast_1d(action)
+    reward, next_obs, terminated = jnp.atleast_1d(reward), jnp.atleast_1d(next_obs), jnp.atleast_1d(terminated)
+    delta = td_error(q[obs, action], reward, jnp.max(q[next_obs], axis=-1), terminated, gamma)
+    return apply_td(q, obs, action, delta, alpha, None if mask is None else jnp.atleast_1d(mask))
+
+
+# ---------------------------------------------------------------------------------------------- fast Taxi steps
+
+#: columns of :func:`dynamics_table`: three outcome states, two cumulative thresholds, reward, terminal.
+_NEXT, _CUT, _REWARD, _TERMINAL = slice(0, 3), slice(3, 5), 5, 6
+
+
+def dynamics_table(is_rainy: bool = False, rainy_probability: float = 0.8) -> np.ndarray:
+    """Taxi's exact MDP packed for one gather per step: (500 * 6, 7) float32, row ``s * 6 + a``.
+
+    Columns: next states of the (up to) three outcomes, the two uniform thresholds that pick them (outcome
+    ``(u >= c0) + (u >= c1)``; 2.0 marks an impossible outcome), the reward and the terminal flag. Built from
+    :func:`synjax.envs.taxi.transition_table`, so it has the env's exact transition probabilities.
+    """
+    m = sparse_model(bool(is_rainy), float(rainy_probability))
+    p = m.prob
+    c0 = np.where(p[..., 1] + p[..., 2] > 0, p[..., 0], 2.0)
+    c1 = np.where(p[..., 2] > 0, p[..., 0] + p[..., 1], 2.0)
+    cols = [m.next.astype(np.float64), c0[..., None], c1[..., None], m.reward[..., None], m.terminal[..., None]]
+    return np.concatenate(cols, -1).reshape(taxi.NUM_STATES * taxi.NUM_ACTIONS, 7).astype(np.float32)
+
+
+def _rows(table: jax.Array, index: jax.Array) -> jax.Array:
+    """``table[index]`` for a (B,) index, as B dynamic slices (the fastest gather form under vmap on CPU)."""
+    return jax.vmap(lambda i: jax.lax.dynamic_index_in_dim(table, i, keepdims=False))(index)
+
+
+def model_step(table: jax.Array, obs: jax.Array, action: jax.Array, u: jax.Array):
+    """One Taxi transition per env from the packed table and a uniform: ``(next_obs, reward, terminated)``.
+
+    Args:
+      table: :func:`dynamics_table`; obs, action: (B,) int32; u: (B,) uniforms in [0, 1) for the rain.
+    """
+    row = _rows(table, obs * taxi.NUM_ACTIONS + action)
+    outcome = (u >= row[:, 3]).astype(jnp.int32) + (u >= row[:, 4]).astype(jnp.int32)
+    nxt = jnp.where(outcome == 0, row[:, 0], jnp.where(outcome == 1, row[:, 1], row[:, 2]))
+    return nxt.astype(jnp.int32), row[:, _REWARD], row[:, _TERMINAL] > 0
+
+
+def model_reset(u: jax.Array) -> jax.Array:
+    """A start state from a uniform in [0, 1): uniform over Taxi's 300 starts (taxi anywhere, passenger at a
+    landmark, destination another landmark), computed without a table. Any shape."""
+    i = jnp.minimum((u * 300).astype(jnp.int32), 299)
+    cell, pair = i // 12, i % 12
+    pass_loc, other = pair // 3, pair % 3
+    dest = other + (other >= pass_loc).astype(jnp.int32)
+    return (cell * 5 + pass_loc) * 4 + dest
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def solve_threshold(config: TabularQConfig) -> float:
+    """Greedy return at which a seed counts as solved: the value-iteration optimum minus ``solve_margin``."""
+    return optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability) - config.solve_margin
+
+
+def greedy_eval(q: jax.Array, config: TabularQConfig) -> tuple[jax.Array, jax.Array]:
+    """Exact greedy (mean return, delivered fraction) over the 300 starts for the config's Taxi variant.
+
+    Dry: :func:`evaluate.greedy_outcomes_all_starts` (pointer doubling); rainy: the expected values by backward
+    induction (:func:`evaluate.expected_greedy_outcomes_all_starts`).
+    """
+    if config.is_rainy:
+        ret, ok = evaluate.expected_greedy_outcomes_all_starts(
+            q, config.eval_max_steps, True, config.rainy_probability
+        )
+    else:
+        ret, ok = evaluate.greedy_outcomes_all_starts(q, config.eval_max_steps)
+    return ret.mean(), ok.astype(jnp.float32).mean()
+
+
+@struct.dataclass
+class Learner:
+    """One seed's training state between steps; per-env fields have shape (num_envs,).
+
+    q: (500, 6) table; obs: current states; q_obs: (num_envs, 6) = ``q[obs]`` (kept in step with q);
+    episode: index of each env's running episode among its own (env j's k-th episode is global episode
+    ``k * num_envs + j``, which sets its exploration); ep_return, ep_length: of the running episode;
+    sum_return, sum_length, sum_success: over the episodes finished in the current evaluation stretch;
+    agent_steps: int32 steps taken so far.
+    """
+
+    q: jax.Array
+    obs: jax.Array
+    q_obs: jax.Array
+    episode: jax.Array
+    ep_return: jax.Array
+    ep_length: jax.Array
+    sum_return: jax.Array
+    sum_length: jax.Array
+    sum_success: jax.Array
+    agent_steps: jax.Array
+
+
+def random_words(config: TabularQConfig) -> int:
+    """32-bit random words one env step draws: 2 (dry) or 3 (rainy), see :func:`step_uniforms`."""
+    return 3 if config.is_rainy else 2
+
+
+def step_uniforms(bits: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Uniforms of one step from its random words ``bits`` (..., 2 or 3) uint32.
+
+    Returns (u_select (..., 2), u_start (...), u_rain (...)): the exploration coin and the action pick are the
+    two 16-bit halves of word 0 (probabilities resolved to 2^-16, which halves the random bits a step needs:
+    drawing them is the largest cost of a step on CPU), the next start state and the rain use 24 bits of words
+    1 and 2 (rain is 0 without a third word: dry moves ignore it).
+    """
+    w0 = bits[..., 0]
+    u_select = jnp.stack([(w0 >> 16).astype(jnp.float32), (w0 & 0xFFFF).astype(jnp.float32)], -1) * 2.0**-16
+    u_start = (bits[..., 1] >> 8).astype(jnp.float32) * 2.0**-24
+    u_rain = (bits[..., 2] >> 8).astype(jnp.float32) * 2.0**-24 if bits.shape[-1] > 2 else jnp.zeros_like(u_start)
+    return u_select, u_start, u_rain
+
+
+def make_chunk(config: TabularQConfig):
+    """``chunk(learner, bits, quota) -> learner``: ``bits.shape[0]`` steps of every env of one seed.
+
+    ``bits`` (T, num_envs, :func:`random_words`) uint32 holds each step's randomness (see :func:`step_uniforms`).
+    An env whose episode index has reached ``quota`` sits idle (its lane is masked). Episodes end at the
+    drop-off (terminal), at ``max_steps`` or at the env's own 200-step limit (both truncations, which
+    bootstrap), and the env resets at once.
+    """
+    n = config.num_envs
+    table = jnp.asarray(dynamics_table(config.is_rainy, config.rainy_probability))
+    limit = min(config.max_steps, int(config.env_params.max_steps_in_episode))
+    if config.exploration == "epsilon":
+        sched = (config.epsilon_start, config.epsilon_decay, config.epsilon_end)
+    else:
+        sched = (config.temperature_start, config.temperature_decay, config.temperature_end)
+    env_ids = jnp.arange(n)
+    actions = jnp.arange(taxi.NUM_ACTIONS)
+
+    def step(c: Learner, bits: jax.Array, quota: jax.Array) -> Learner:
+        u_select, u_start, u_rain = step_uniforms(bits)
+        active = c.episode < quota
+        param = exploration_schedule(c.episode * n + env_ids, *sched)
+        a = select_action(u_select, c.q_obs, param, config.exploration)
+        s2, r, term = model_step(table, c.obs, a, u_rain)
+        ret, length = c.ep_return + r, c.ep_length + 1
+        end = term | (length >= limit)
+        nxt = jnp.where(end, model_reset(u_start), s2)
+        hit = actions == a[:, None]
+        q_sa = jnp.sum(jnp.where(hit, c.q_obs, 0.0), -1)
+        if n == 1:  # one gather for both rows, and patch the one entry the update changed
+            pre = _rows(c.q, jnp.concatenate([s2, nxt]))
+            q_s2, q_nxt = pre[:1], pre[1:]
+            delta = td_error(q_sa, r, q_s2.max(-1), term, config.gamma)
+            q = apply_td(c.q, c.obs, a, delta, config.alpha, active)
+            new_sa = q_sa + config.alpha * delta
+            q_nxt = jnp.where(((nxt == c.obs) & active)[:, None] & hit, new_sa[:, None], q_nxt)
+        else:
+            delta = td_error(q_sa, r, _rows(c.q, s2).max(-1), term, config.gamma)
+            q = apply_td(c.q, c.obs, a, delta, config.alpha, active)
+            q_nxt = _rows(q, jnp.where(active, nxt, c.obs))
+        finished = end & active
+        f = finished.astype(jnp.float32)
+        keep = lambda new, old: jnp.where(active, new, old)
+        return Learner(
+            q=q,
+            obs=keep(nxt, c.obs),
+            q_obs=q_nxt if n > 1 else jnp.where(active[:, None], q_nxt, c.q_obs),
+            episode=c.episode + finished.astype(jnp.int32),
+            ep_return=keep(jnp.where(end, 0.0, ret), c.ep_return),
+            ep_length=keep(jnp.where(end, 0, length), c.ep_length),
+            sum_return=c.sum_return + f * ret,
+            sum_length=c.sum_length + f * length,
+            sum_success=c.sum_success + f * term,
+            agent_steps=c.agent_steps + jnp.sum(active.astype(jnp.int32)),
+        )
+
+    def chunk(c: Learner, bits: jax.Array, quota: jax.Array) -> Learner:
+        return jax.lax.scan(lambda c, b: (step(c, b, quota), None), c, bits)[0]
+
+    return chunk
+
+
+def make_train(config: TabularQConfig):
+    """``train(key) -> TrainOutput`` for one seed; pure, so ``jax.jit(jax.vmap(train))`` trains many seeds.
+
+    Loop: a ``lax.scan`` over evaluation points; in each, chunks of ``chunk_steps`` steps run (a
+    ``lax.while_loop``) until every env has finished its ``eval_every / num_envs`` episodes of the stretch;
+    then the greedy policy is evaluated exactly.
+
+    Output:
+      params: (500, 6) float32 Q table.
+      steps: (P,) int32 training episodes done at each evaluation point, P = num_episodes / eval_every.
+      metrics (P,): ``train_return`` (mean return of the stretch's training episodes), ``episode_length``,
+        ``success_rate`` (fraction of them ending with the drop-off), ``epsilon`` or ``temperature`` (that of
+        the stretch's last episode), ``greedy_return`` (exact greedy mean return over the 300 starts, see
+        :func:`greedy_eval`).
+      final: ``greedy_return`` and ``greedy_success`` (fraction of starts delivered) of the final table,
+        ``solved`` (1.0 or 0.0, see ``solve_margin``), ``episodes_to_solve`` (first evaluation point at or
+        above the threshold; NaN if none), and for rainy Taxi ``greedy_return_sampled``, the mean of
+        ``sampled_eval_episodes`` greedy episodes of the JAX Taxi env.
+      extras: ``agent_steps`` (int32 scalar, environment steps taken).
+    """
+    n = config.num_envs
+    per_env = config.eval_every // n
+    num_points = config.num_episodes // config.eval_every
+    threshold = solve_threshold(config)
+    chunk = make_chunk(config)
+    words = random_words(config)
+    if config.exploration == "epsilon":
+        param_name, sched = "epsilon", (config.epsilon_start, config.epsilon_decay, config.epsilon_end)
+    else:
+        param_name, sched = "temperature", (config.temperature_start, config.temperature_decay, config.temperature_end)
+    # About 20 progress reports: each carries the (batched) greedy return, which pins it after the stretch's
+    # work but costs one host callback per seed.
+    report_every = max(1, num_points // 20) * config.eval_every
+
+    def draw(key):
+        key, sub = jax.random.split(key)
+        return key, jax.random.bits(sub, (config.chunk_steps, n, words), jnp.uint32)
+
+    @jax.custom_batching.custom_vmap
+    def run_stretch(c: Learner, key: jax.Array, quota: jax.Array) -> tuple[Learner, jax.Array]:
+        """Chunks of steps until every env has played its episodes up to ``quota``."""
+
+        def body(ck):
+            c, key = ck
+            key, bits = draw(key)
+            return chunk(c, bits, quota), key
+
+        return jax.lax.while_loop(lambda ck: jnp.any(ck[0].episode < quota), body, (c, key))
+
+    @run_stretch.def_vmap
+    def _run_stretch_batched(axis_size, in_batched, c, key, quota):
+        # vmap's own rule for a while_loop whose condition differs per seed would select between the old and
+        # new carry, the whole (seeds, 500, 6) table included, after every chunk. Here the loop runs while any
+        # seed is unfinished, and a finished seed's chunk is a no-op by construction (every env is idle, so
+        # nothing changes) and its key is not advanced: each seed's numbers do not depend on its batch-mates.
+        c, key, quota = jax.tree.map(
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))), (c, key, quota), tuple(in_batched)
+        )
+
+        def unfinished(c):
+            return jnp.any(c.episode < quota[:, None], axis=1)
+
+        impl = jax.random.key_impl(key)
+
+        def body(ck):
+            c, raw = ck
+            live = unfinished(c)
+            new_key, bits = jax.vmap(draw)(jax.random.wrap_key_data(raw, impl=impl))
+            c = jax.vmap(chunk)(c, bits, quota)
+            return c, jnp.where(live[:, None], jax.random.key_data(new_key), raw)
+
+        c, raw = jax.lax.while_loop(lambda ck: jnp.any(unfinished(ck[0])), body, (c, jax.random.key_data(key)))
+        out = (c, jax.random.wrap_key_data(raw, impl=impl))
+        return out, jax.tree.map(lambda _: True, out)
+
+    def point(carry, p):
+        c, key = carry
+        quota = (p + 1) * per_env
+        c, key = run_stretch(c, key, quota)
+        greedy_ret, _ = greedy_eval(c.q, config)
+        done = (p + 1) * config.eval_every
+        report(done, greedy_ret, every=report_every)
+        k = float(config.eval_every)
+        metrics = {
+            "train_return": c.sum_return.sum() / k,
+            "episode_length": c.sum_length.sum() / k,
+            "success_rate": c.sum_success.sum() / k,
+            param_name: exploration_schedule(done - 1, *sched),
+            "greedy_return": greedy_ret,
+        }
+        zero = jnp.zeros(n, jnp.float32)
+        return (c.replace(sum_return=zero, sum_length=zero, sum_success=zero), key), metrics
+
+    def train(key: jax.Array) -> TrainOutput:
+        key, reset_key, train_key, eval_key = jax.random.split(key, 4)
+        q = init(value=config.q_init)
+        obs = model_reset(jax.random.uniform(reset_key, (n,)))
+        zf, zi = jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32)
+        c = Learner(q, obs, q[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0))
+        (c, _), metrics = jax.lax.scan(point, (c, train_key), jnp.arange(num_points))
+        steps = ((jnp.arange(num_points) + 1) * config.eval_every).astype(jnp.int32)
+        greedy_ret, greedy_success = greedy_eval(c.q, config)
+        ok = metrics["greedy_return"] >= threshold
+        final = {
+            "greedy_return": greedy_ret,
+            "greedy_success": greedy_success,
+            "solved": jnp.any(ok).astype(jnp.float32),
+            "episodes_to_solve": jnp.where(jnp.any(ok), steps[jnp.argmax(ok)].astype(jnp.float32), jnp.nan),
+        }
+        if config.is_rainy:
+            final["greedy_return_sampled"] = evaluate.sampled_greedy_return(
+                eval_key, c.q, config.env_params, config.sampled_eval_episodes
+            )
+        return TrainOutput(
+            params=c.q, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps}
+        )
+
+    return train
