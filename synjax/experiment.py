@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding
@@ -155,7 +154,7 @@ def run_experiment(
     *,
     progress_total: int,
     progress_unit_metric: str = "return",
-    steps_per_seed: int,
+    steps_per_seed: int | Callable[[TrainOutput], int],
     extra_summary: Callable[[TrainOutput], Mapping[str, Any]] | None = None,
     extra_files: Callable[[Path, TrainOutput], None] | None = None,
 ) -> tuple[Path | None, SweepRun]:
@@ -167,7 +166,9 @@ def run_experiment(
       train: pure ``train(key) -> TrainOutput`` for one seed.
       progress_total: the largest ``done`` value that ``train`` reports to :func:`synjax.progress.report`.
       progress_unit_metric: name of the value shown on the progress bar.
-      steps_per_seed: environment/sample steps one seed performs (for steps_per_s).
+      steps_per_seed: environment/sample steps one seed performs (for steps_per_s), or, when that is only known
+        after training (episodes of varying length), a function of the gathered outputs (leading seed axis)
+        returning the steps of all seeds together.
       extra_summary: more summary.json entries computed from the gathered outputs.
       extra_files: writes experiment-specific files (pictures, arrays) into the results folder.
     Returns:
@@ -194,7 +195,9 @@ def run_experiment(
         params=o.params,
         wall_time_s=run.wall_time_s,
         compile_time_s=run.compile_time_s,
-        total_steps=int(steps_per_seed) * config.num_seeds,
+        total_steps=int(steps_per_seed(o))
+        if callable(steps_per_seed)
+        else int(steps_per_seed) * config.num_seeds,
         overwrite=config.overwrite,
         extra=extra_summary(o) if extra_summary else None,
         extra_files=(lambda stage: extra_files(stage, o)) if extra_files else None,

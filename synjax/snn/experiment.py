@@ -30,7 +30,7 @@ import numpy as np
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.results import stats
 from synjax.snn.stdp_q import StdpQConfig, make_train, solve_threshold
-from synjax.tabular.experiment import _fix_steps_per_s, write_extra_files
+from synjax.tabular.experiment import count_agent_steps, write_extra_files
 from synjax.tabular.value_iteration import optimal_start_return
 
 
@@ -40,7 +40,9 @@ def summary_extras(config: StdpQConfig, out: TrainOutput) -> dict:
     solved = ets[np.isfinite(ets)]
     greedy = np.asarray(out.final["greedy_return"], np.float64)
     return {
-        "optimal_return": optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability),
+        "optimal_return": optimal_start_return(
+            config.eval_max_steps, config.is_rainy, config.rainy_probability
+        ),
         "solve_threshold": solve_threshold(config),
         "target_return": config.target_return,
         "fraction_seeds_at_target": float(np.mean(greedy >= config.target_return)),
@@ -57,13 +59,10 @@ def run(config: StdpQConfig):
         make_train(config),
         progress_total=config.num_episodes,
         progress_unit_metric="greedy_return",
-        steps_per_seed=0,  # episode lengths are data-dependent: the agent-step count replaces it below
+        steps_per_seed=count_agent_steps,
         extra_summary=lambda o: summary_extras(config, o),
         extra_files=lambda stage, o: write_extra_files(stage, o, title=f"stdp-q ({config.rule})"),
     )
-    if path is not None:
-        total = int(np.asarray(sweep.output.extras["agent_steps"]).astype(np.int64).sum())
-        _fix_steps_per_s(path, total, sweep.wall_time_s)
     return path, sweep
 
 

@@ -19,8 +19,6 @@ passenger at R going to G: pickup phase and delivery phase).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,9 @@ def summary_extras(config: TabularQConfig, out: TrainOutput) -> dict:
     ets = np.asarray(out.final["episodes_to_solve"], np.float64)
     solved = ets[np.isfinite(ets)]
     return {
-        "optimal_return": optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability),
+        "optimal_return": optimal_start_return(
+            config.eval_max_steps, config.is_rainy, config.rainy_probability
+        ),
         "solve_threshold": solve_threshold(config),
         "agent_steps_per_seed": np.asarray(out.extras["agent_steps"]).astype(np.int64).tolist(),
         "episodes_to_solve_solved_seeds": stats(solved) if solved.size else None,
@@ -52,19 +52,14 @@ def write_extra_files(stage: Path, out: TrainOutput, title: str = "tabular-q") -
     q = np.asarray(out.params, np.float32)
     np.save(stage / "q_values.npy", q)
     pass_loc, dest = POLICY_MAP_PAIR
-    plot_policy_map(stage / "policy_map.png", q[0], (pass_loc, 4), dest, title=f"{title}: seed 0 greedy policy")
+    plot_policy_map(
+        stage / "policy_map.png", q[0], (pass_loc, 4), dest, title=f"{title}: seed 0 greedy policy"
+    )
 
 
-def _fix_steps_per_s(path: Path, agent_steps: int, wall_time_s: float) -> None:
-    """Set summary.json's total_steps / steps_per_s to the agent steps actually taken (episodes vary in length)."""
-    summary_path = path / "summary.json"
-    summary = json.loads(summary_path.read_text())
-    summary["total_steps"] = int(agent_steps)
-    summary["steps_per_s"] = float(agent_steps / wall_time_s) if wall_time_s > 0 else None
-    summary["steps_unit"] = "agent (environment) steps, all seeds"
-    tmp = summary_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, summary_path)
+def count_agent_steps(out: TrainOutput) -> int:
+    """Agent (environment) steps that all seeds took together: episodes vary in length, so it is counted."""
+    return int(np.asarray(out.extras["agent_steps"]).astype(np.int64).sum())
 
 
 def run(config: TabularQConfig):
@@ -75,14 +70,10 @@ def run(config: TabularQConfig):
         make_train(config),
         progress_total=config.num_episodes,
         progress_unit_metric="greedy_return",
-        # Episode lengths are data-dependent: the real agent-step count replaces this below.
-        steps_per_seed=0,
+        steps_per_seed=count_agent_steps,
         extra_summary=lambda o: summary_extras(config, o),
         extra_files=write_extra_files,
     )
-    if path is not None:
-        total = int(np.asarray(sweep.output.extras["agent_steps"]).astype(np.int64).sum())
-        _fix_steps_per_s(path, total, sweep.wall_time_s)
     return path, sweep
 
 
