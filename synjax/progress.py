@@ -14,7 +14,7 @@ it does not depend on; pass a ``value`` computed by that work to pin the report 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Self
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +44,7 @@ class ProgressBar:
         self.latest: float | None = None
         self._bar: Any = None
 
-    def __enter__(self) -> ProgressBar:
+    def __enter__(self) -> Self:
         global _active
         if self.enabled:
             self._bar = tqdm(
@@ -103,7 +103,6 @@ def report(done: jax.Array, value: jax.Array | None = None, every: int = 1) -> N
             jax.debug.callback(_host_steps, done)
         else:  # one callback carrying both: it depends on ``value``, so XLA cannot run it before the work
             jax.debug.callback(_host_value, done, value)
-        return None
 
     if every <= 1:
         send(None)

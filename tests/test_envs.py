@@ -13,7 +13,7 @@ from synjax import envs
 def test_make_ours_and_gymnax():
     for name in ("Taxi-v4", "ShowerEnv", "CartPole-v1", "Acrobot-v1"):
         env, params = envs.make(name)
-        obs, state = env.reset(jax.random.key(0), params)
+        _, state = env.reset(jax.random.key(0), params)
         out = env.step(jax.random.key(1), state, 0, params)
         assert len(out) == 6
 
@@ -21,7 +21,7 @@ def test_make_ours_and_gymnax():
 def test_gymnax_make_finds_ours():
     for name in envs.SYNJAX_ENVS:
         assert name in gymnax.registered_envs
-        env, params = gymnax.make(name)
+        env, _ = gymnax.make(name)
         assert isinstance(env, envs.SYNJAX_ENVS[name])
 
 

@@ -1,0 +1,234 @@
+"""``synjax eval --run DIR``: load a finished run's saved parameters and evaluate (or render) its policies.
+
+It reads ``DIR/config.json`` to rebuild the environment and the network, loads ``DIR/params.msgpack`` (every
+seed), plays ``--episodes`` deterministic episodes per seed on fresh environments (all seeds at once, jitted),
+and prints the returns. ``--render`` also plays one episode of ``--seed-index`` step by step as text
+(Taxi and ShowerEnv draw their state; other environments print the observation).
+
+Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``);
+:func:`register` adds one (e.g. DQN: a ``QNetwork`` template and a greedy ``act``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from synjax import results
+from synjax.experiment import require
+
+
+@dataclasses.dataclass
+class Policy:
+    """What evaluating a saved run needs.
+
+    Attributes:
+      env, env_params: the environment the run trained on.
+      template: one seed's parameter pytree with the saved structure (e.g. an ``nnx.State``), filled in with
+        ``nnx.replace_by_pure_dict`` (or given to ``results.load_params`` as template when ``from_dict`` is None).
+      act: ``(params of one seed, raw observations (E, *obs_shape)) -> deterministic actions (E, ...)``.
+      from_dict: ``(template, loaded nested dict with a leading run axis) -> parameter pytree``; defaults to
+        ``nnx.replace_by_pure_dict`` on a copy of ``template``.
+    """
+
+    env: Any
+    env_params: Any
+    template: Any
+    act: Callable[[Any, jax.Array], jax.Array]
+    from_dict: Callable[[Any, Any], Any] | None = None
+
+
+def config_from_dict(config_type: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from ``config.json`` (lists become tuples; unknown keys are ignored)."""
+    names = {f.name for f in dataclasses.fields(config_type)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return config_type(**kwargs)
+
+
+def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], Policy]:
+    def build(data: dict[str, Any]) -> Policy:
+        from flax import nnx
+
+        from synjax import sweep
+        from synjax.agents import common
+        from synjax.agents.networks import action_spec, obs_encoder
+
+        config = config_from_dict(getattr(importlib.import_module(module), config_name), data)
+        # swept fields do not change the network's structure: build it with the first value of each
+        config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
+        env, env_params = common.make_env(config)
+        _, encode = obs_encoder(env, env_params)
+        _, _, bounds = action_spec(env, env_params)
+        model = common.make_network(config, env, env_params, nnx.Rngs(0))
+        graphdef, template = nnx.split(model)
+
+        def act(state, obs):
+            dist, _ = nnx.merge(graphdef, state)(encode(obs))
+            return common.deterministic_action(dist, bounds)
+
+        return Policy(env, env_params, template, act)
+
+    return build
+
+
+#: experiment name (``config.json``'s ``experiment``) -> builder of its :class:`Policy`.
+BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {
+    "ppo": _actor_critic("synjax.agents.ppo", "PPOConfig"),
+    "a2c": _actor_critic("synjax.agents.a2c", "A2CConfig"),
+}
+
+
+def register(experiment: str, builder: Callable[[dict[str, Any]], Policy]) -> None:
+    """Let ``synjax eval`` load runs of ``experiment``."""
+    BUILDERS[experiment] = builder
+
+
+def _default_from_dict(template: Any, loaded: Any) -> Any:
+    from flax import nnx
+
+    state = jax.tree.map(lambda x: x, template)
+    nnx.replace_by_pure_dict(state, loaded)
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluate a saved run.
+
+    Attributes:
+      run: the run's results folder (holds config.json and params.msgpack).
+      episodes: deterministic episodes per saved seed.
+      seed: PRNG seed of the evaluation episodes.
+      render: also print one episode of ``seed_index`` step by step.
+      seed_index: which saved run (row of params.msgpack) to render.
+      max_render_steps: stop the rendered episode after this many steps.
+    """
+
+    run: str = ""
+    episodes: int = 10
+    seed: int = 0
+    render: bool = False
+    seed_index: int = 0
+    max_render_steps: int = 200
+
+    def __post_init__(self) -> None:
+        if self.run:
+            path = Path(self.run)
+            require(
+                (path / "config.json").is_file() and (path / "params.msgpack").is_file(),
+                "run",
+                self.run,
+                "a synjax results folder holding config.json and params.msgpack",
+            )
+            experiment = results.load_config(path).get("experiment")
+            require(
+                experiment in BUILDERS,
+                "run",
+                self.run,
+                f"a run of an experiment with saved policies ({', '.join(BUILDERS)}), not {experiment!r}",
+            )
+        require(self.episodes >= 1, "episodes", self.episodes, "an integer >= 1")
+        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        require(self.seed_index >= 0, "seed_index", self.seed_index, "an integer >= 0")
+        require(self.max_render_steps >= 1, "max_render_steps", self.max_render_steps, "an integer >= 1")
+
+
+def load_policy(run_dir: str | Path) -> tuple[Policy, Any, dict[str, Any]]:
+    """``(Policy, stacked parameters with a leading run axis, config dict)`` of a saved run."""
+    data = results.load_config(run_dir)
+    policy = BUILDERS[data["experiment"]](data)
+    loaded = results.load_params(run_dir)
+    params = (policy.from_dict or _default_from_dict)(policy.template, loaded)
+    return policy, params, data
+
+
+def evaluate_saved(policy: Policy, params: Any, episodes: int, seed: int = 0) -> np.ndarray:
+    """Deterministic returns of every saved run: shape (runs, episodes)."""
+    from synjax.agents.common import evaluate
+
+    num_runs = jax.tree.leaves(params)[0].shape[0]
+    max_steps = int(getattr(policy.env_params, "max_steps_in_episode", 100_000))
+
+    def one(p, key):
+        return evaluate(
+            policy.env, policy.env_params, lambda obs: policy.act(p, obs), key, episodes, max_steps
+        )
+
+    keys = jax.random.split(jax.random.key(seed), num_runs)
+    return np.asarray(jax.jit(jax.vmap(one))(params, keys))
+
+
+def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 200) -> list[str]:
+    """Text frames of one deterministic episode of one run's ``params``: the start, then one per step."""
+    env, env_params = policy.env, policy.env_params
+    text = getattr(env, "render", None)
+
+    def show(state, obs) -> str:
+        if text is not None:
+            try:
+                return str(text(state))
+            except (TypeError, NotImplementedError):
+                pass
+        return f"obs={np.array2string(np.asarray(obs), precision=3)}"
+
+    step = jax.jit(env.step)
+    act = jax.jit(lambda p, obs: policy.act(p, obs[None])[0])
+    key_reset, key = jax.random.split(jax.random.key(seed))
+    obs, state = jax.jit(env.reset)(key_reset, env_params)
+    frames, total = [show(state, obs)], 0.0
+    for t in range(max_steps):
+        action = act(params, obs)
+        key, k = jax.random.split(key)
+        next_obs, next_state, reward, terminated, truncated, _ = step(k, state, action, env_params)
+        total += float(reward)
+        end = bool(terminated) or bool(truncated)
+        # after an auto-reset, draw the state the episode ended in
+        shown = (
+            show(next_state, next_obs)
+            if not end
+            else f"(episode over: terminated={bool(terminated)}, truncated={bool(truncated)})"
+        )
+        frames.append(
+            f"step {t + 1}: action={np.asarray(action).tolist()} reward={float(reward):g} "
+            f"return={total:g}\n{shown}"
+        )
+        if end:
+            break
+        obs, state = next_obs, next_state
+    return frames
+
+
+def run(config: EvalConfig):
+    """Evaluate (and optionally render) the run ``config.run``; prints the returns; ``(None, returns)``."""
+    require(bool(config.run), "run", config.run, "a results folder (--run DIR)")
+    policy, params, data = load_policy(config.run)
+    returns = evaluate_saved(policy, params, config.episodes, config.seed)
+    print(
+        f"{data['experiment']} run {config.run} on {data.get('env')}: {config.episodes} deterministic episodes "
+        f"per saved run"
+    )
+    for i, r in enumerate(returns):
+        print(f"  run {i}: mean return {r.mean():.4g} (min {r.min():.4g}, max {r.max():.4g})")
+    per_run = returns.mean(axis=1)
+    print(f"  all runs: mean {per_run.mean():.4g}, median {np.median(per_run):.4g}")
+    if config.render:
+        require(
+            config.seed_index < len(returns),
+            "seed_index",
+            config.seed_index,
+            f"an index below the {len(returns)} saved runs",
+        )
+        one = jax.tree.map(lambda x: jnp.asarray(x[config.seed_index]), params)
+        for frame in render_episode(policy, one, config.seed, config.max_render_steps):
+            print(frame)
+    return None, returns
+
+
+PRESETS = {"default": EvalConfig()}

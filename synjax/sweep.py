@@ -1,0 +1,323 @@
+"""Hyperparameter sweeps in one jit: every value of every swept field x every seed, vmapped together.
+
+How it works
+------------
+1. A config field that may be swept is annotated :data:`Floats` (``lr: Floats = 3e-4``). It holds a float, or a
+   tuple of floats for a sweep; on the command line ``--lr 1e-4,3e-4,1e-3`` gives the tuple. Validate it in
+   ``__post_init__`` with :func:`check`, which checks every value.
+2. The experiment's ``run`` calls :func:`run_sweep` instead of :func:`synjax.experiment.run_experiment`, passing
+   ``make_train`` (``config -> train(key) -> TrainOutput``). Without any multi-valued field it *is*
+   ``run_experiment``. With some, the grid (cartesian product of the swept fields, G points) times the seeds
+   (S) becomes one batch of G*S runs: ``jit(vmap(one_run))(keys, values)``, sharded over devices like seeds,
+   where ``one_run`` calls ``make_train(at(config, **values))`` *inside* the trace, so the swept fields are
+   traced scalars and one compilation serves every value. Point g, seed i uses seed key i (the same keys for
+   every point: differences between points are not seed noise).
+3. So ``make_train`` and ``train`` must use the sweepable fields only as numbers (``jnp`` arithmetic, optax
+   hyperparameters), never in Python control flow or shapes; integers that set shapes are not ``Floats``.
+4. The results folder: rows of ``metrics.csv`` and of ``params.msgpack`` are run ``r = g * S + i`` (point g, seed
+   i) and carry the swept values as columns; ``summary.json`` has ``final`` entries per point, named
+   ``"<metric>[lr=0.001]"``, and a ``sweep`` section listing each point's values, per-metric stats and medians;
+   ``curves.png`` draws one mean line with its 95% interval per point.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import math
+import time
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from tyro.constructors import PrimitiveConstructorSpec
+
+from synjax import results
+from synjax.experiment import (
+    RunConfig,
+    SweepRun,
+    TrainOutput,
+    default_out,
+    require,
+    run_experiment,
+    seed_keys,
+    seed_mesh,
+)
+from synjax.progress import ProgressBar
+
+
+def _parse(args: list[str]) -> float | tuple[float, ...]:
+    (text,) = args
+    try:
+        vals = tuple(float(v) for v in text.replace(" ", "").split(",") if v != "")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a float or a comma-separated list of floats") from None
+    if not vals:
+        raise ValueError("empty value list")
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _format(value: Any) -> list[str]:
+    return [",".join(repr(float(v)) for v in values(value))]
+
+
+#: Marks a config field as sweepable: a float, or a tuple of floats (``--field 1e-4,3e-4`` on the command line).
+SWEEP_SPEC = PrimitiveConstructorSpec(
+    nargs=1,
+    metavar="FLOAT[,FLOAT...]",
+    instance_from_str=_parse,
+    is_instance=lambda x: isinstance(x, (float, int, tuple)),
+    str_from_instance=_format,
+)
+Floats = Annotated[float | tuple[float, ...], SWEEP_SPEC]
+
+
+def values(value: Any) -> tuple[float, ...]:
+    """The values a :data:`Floats` field holds, as a tuple (one element when it is not swept)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    return (value,)
+
+
+def check(field: str, value: Any, ok: Callable[[float], bool], allowed: str) -> None:
+    """:func:`synjax.experiment.require` for each value of a :data:`Floats` field (names the bad one)."""
+    vals = values(value)
+    require(len(vals) >= 1, field, value, "at least one value")
+    for v in vals:
+        require(isinstance(v, (int, float, np.number)) and ok(float(v)), field, v, allowed)
+
+
+def sweepable_fields(config_type: type) -> tuple[str, ...]:
+    """Names of the fields of ``config_type`` annotated :data:`Floats`."""
+    hints = typing.get_type_hints(config_type, include_extras=True)
+    out = []
+    for f in dataclasses.fields(config_type):
+        meta = getattr(hints.get(f.name), "__metadata__", ())
+        if any(m is SWEEP_SPEC for m in meta):
+            out.append(f.name)
+    return tuple(out)
+
+
+def swept(config: Any) -> dict[str, tuple[float, ...]]:
+    """The sweepable fields of ``config`` holding more than one value: name -> values (in field order)."""
+    return {
+        name: values(getattr(config, name))
+        for name in sweepable_fields(type(config))
+        if len(values(getattr(config, name))) > 1
+    }
+
+
+def grid(config: Any) -> tuple[tuple[str, ...], np.ndarray]:
+    """Cartesian product of the swept fields: ``(names (F,), values (G, F) float64)``; G = 1, F = 0 if none."""
+    axes = swept(config)
+    names = tuple(axes)
+    points = list(itertools.product(*axes.values())) if axes else [()]
+    return names, np.asarray(points, dtype=np.float64).reshape(len(points), len(names))
+
+
+def at(config: Any, **assignment: Any) -> Any:
+    """A copy of ``config`` with fields set to ``assignment`` *without* re-running ``__post_init__``.
+
+    Used inside the trace, where the values are tracers (the concrete values were validated when the sweep's
+    config was built). Remaining one-element tuples of :data:`Floats` fields become plain floats.
+    """
+    new = copy.copy(config)
+    for name in sweepable_fields(type(config)):
+        vals = values(getattr(config, name))
+        if len(vals) == 1:
+            object.__setattr__(new, name, float(vals[0]))
+    for name, value in assignment.items():
+        object.__setattr__(new, name, value)
+    return new
+
+
+def label(names: tuple[str, ...], point: np.ndarray) -> str:
+    """``"lr=0.001,gamma=0.99"`` for one grid point."""
+    return ",".join(f"{n}={float(v):g}" for n, v in zip(names, point))
+
+
+def run_sweep(
+    experiment: str,
+    config: RunConfig,
+    make_train: Callable[[Any], Callable[[jax.Array], TrainOutput]],
+    *,
+    progress_total: int,
+    progress_unit_metric: str = "return",
+    steps_per_seed: int | Callable[[TrainOutput], int],
+    extra_summary: Callable[[TrainOutput], Mapping[str, Any]] | None = None,
+    extra_files: Callable[[Path, TrainOutput], None] | None = None,
+) -> tuple[Path | None, SweepRun]:
+    """Train every grid point x seed of ``config`` in one jit and write the results folder.
+
+    Args: as :func:`synjax.experiment.run_experiment`, except ``make_train`` (``config -> train``) instead of
+    ``train``; a callable ``steps_per_seed`` gets all G*S runs' outputs and returns their steps together.
+    ``extra_summary`` is applied to each point's outputs (stored in that point's ``sweep`` entry);
+    ``extra_files`` receives all G*S runs.
+    Returns:
+      (results folder or None off process 0, :class:`SweepRun` whose leaves have a leading axis G*S).
+    """
+    names, points = grid(config)
+    if not names:
+        return run_experiment(
+            experiment,
+            config,
+            make_train(at(config)),
+            progress_total=progress_total,
+            progress_unit_metric=progress_unit_metric,
+            steps_per_seed=steps_per_seed,
+            extra_summary=extra_summary,
+            extra_files=extra_files,
+        )
+    if config.distributed:
+        jax.distributed.initialize()
+    out = Path(config.out) if config.out else default_out(experiment)
+    results.check_out_dir(out, config.overwrite)
+    num_points, num_seeds = len(points), config.num_seeds
+    desc = f"{experiment} sweep {len(points)} points x{num_seeds} seeds"
+    with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress):
+        run = _run_grid(make_train, config, names, points)
+    if jax.process_index() != 0:
+        return None, run
+    o: TrainOutput = run.output
+    steps = np.asarray(o.steps)[0]
+    num_steps = steps.shape[0]
+    metrics = {k: np.asarray(v) for k, v in o.metrics.items()}
+    for j, name in enumerate(names):  # the swept values as metrics.csv columns
+        metrics[name] = np.repeat(points[:, j], num_seeds)[:, None].repeat(num_steps, axis=1)
+    final, entries = {}, []
+    for g, point in enumerate(points):
+        rows = slice(g * num_seeds, (g + 1) * num_seeds)
+        part = jax.tree.map(lambda x, rows=rows: x[rows], o)
+        tag = label(names, point)
+        for k, v in part.final.items():
+            final[f"{k}[{tag}]"] = np.asarray(v)
+        entries.append(
+            {
+                "values": {n: float(v) for n, v in zip(names, point)},
+                "runs": [rows.start, rows.stop],
+                "final": {k: results.stats(np.asarray(v)) for k, v in part.final.items()},
+                "final_median": {k: float(np.median(np.asarray(v))) for k, v in part.final.items()},
+                **(dict(extra_summary(part)) if extra_summary else {}),
+            }
+        )
+    sweep_summary = {
+        "sweep": {
+            "fields": list(names),
+            "num_points": num_points,
+            "layout": "run r (metrics.csv seed column, params leading axis) = point r // num_seeds, seed r % num_seeds",
+            "points": entries,
+        }
+    }
+
+    def files(stage: Path) -> None:
+        plot_sweep(
+            stage / "curves.png",
+            steps,
+            {k: np.asarray(v) for k, v in o.metrics.items()},
+            names,
+            points,
+            num_seeds,
+            title=experiment,
+        )
+        if extra_files is not None:
+            extra_files(stage, o)
+
+    path = results.write_run(
+        out,
+        experiment=experiment,
+        config=config,
+        steps=steps,
+        metrics=metrics,
+        final=final,
+        params=o.params,
+        wall_time_s=run.wall_time_s,
+        compile_time_s=run.compile_time_s,
+        total_steps=int(steps_per_seed(o))
+        if callable(steps_per_seed)
+        else int(steps_per_seed) * len(points) * num_seeds,
+        overwrite=config.overwrite,
+        extra=sweep_summary,
+        extra_files=files,
+    )
+    return path, run
+
+
+def _run_grid(make_train, config, names: tuple[str, ...], points: np.ndarray) -> SweepRun:
+    """``jit(vmap(run))`` over G*S (key, values) pairs sharded over every device; numpy outputs (G*S, ...)."""
+    num_points, num_seeds = len(points), config.num_seeds
+    total = num_points * num_seeds
+    mesh = seed_mesh()
+    num_devices = mesh.devices.size
+    padded = math.ceil(total / num_devices) * num_devices
+    key_data = np.asarray(jax.random.key_data(seed_keys(config.seed, num_seeds)))
+    key_data = np.tile(key_data, (num_points,) + (1,) * (key_data.ndim - 1))
+    hp = np.repeat(points, num_seeds, axis=0).astype(np.float32)
+    if padded > total:
+        key_data = np.concatenate([key_data, np.repeat(key_data[-1:], padded - total, axis=0)])
+        hp = np.concatenate([hp, np.repeat(hp[-1:], padded - total, axis=0)])
+    sharding = NamedSharding(mesh, P("seeds"))
+    keys = jax.make_array_from_callback(key_data.shape, sharding, lambda index: key_data[index])
+    hps = jax.make_array_from_callback(hp.shape, sharding, lambda index: hp[index])
+
+    def one_run(raw_key, hp_row):
+        point = at(config, **{n: hp_row[j] for j, n in enumerate(names)})
+        return make_train(point)(jax.random.wrap_key_data(raw_key))
+
+    fn = jax.jit(jax.vmap(one_run), in_shardings=(sharding, sharding), out_shardings=sharding)
+    t0 = time.perf_counter()
+    compiled = fn.lower(keys, hps).compile()
+    t1 = time.perf_counter()
+    out = compiled(keys, hps)
+    jax.block_until_ready(out)
+    t2 = time.perf_counter()
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        out = multihost_utils.process_allgather(out, tiled=True)
+    out = jax.tree.map(lambda x: np.asarray(x)[:total], out)
+    return SweepRun(output=out, compile_time_s=t1 - t0, wall_time_s=t2 - t1)
+
+
+def plot_sweep(
+    path: Path,
+    steps: np.ndarray,
+    metrics: Mapping[str, np.ndarray],
+    names: tuple[str, ...],
+    points: np.ndarray,
+    num_seeds: int,
+    title: str = "",
+) -> None:
+    """One panel per metric, one mean line with its 95% interval per grid point (metrics: name -> (G*S, P))."""
+    import matplotlib.pyplot as plt
+
+    from synjax.plots import mean_ci95
+
+    keys = list(metrics)
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    x = np.asarray(steps).reshape(-1)
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(points)))
+    for ax, key in zip(axes.flat, keys):
+        v = np.asarray(metrics[key], dtype=np.float64)
+        for g, point in enumerate(points):
+            mean, low, high = mean_ci95(v[g * num_seeds : (g + 1) * num_seeds])
+            ax.fill_between(x, low, high, color=colors[g], alpha=0.2)
+            ax.plot(x, mean, color=colors[g], lw=1.8, label=label(names, point))
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="best", fontsize=7)
+    if title:
+        fig.suptitle(f"{title}: mean and 95% CI of {num_seeds} seeds per point")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

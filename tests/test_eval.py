@@ -1,0 +1,137 @@
+"""``synjax eval --run DIR``: load saved policies, evaluate them, render episodes as text."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from synjax import evaluate_run, results
+from synjax.agents import common, ppo
+from synjax.cli import main
+
+SHOWER = ppo.PPOConfig(
+    num_seeds=2, env="ShowerEnv", total_timesteps=8 * 32 * 4, num_envs=8, num_steps=32, num_minibatches=2,
+    update_epochs=2, hidden=(16, 16), norm_obs=True, eval_every=2, eval_episodes=2, progress=False,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shower_run(tmp_path_factory):
+    """A short real PPO run on ShowerEnv (observation normalization on): (folder, SweepRun)."""
+    out = tmp_path_factory.mktemp("runs") / "ppo-shower"
+    return ppo.run(dataclasses.replace(SHOWER, out=str(out)))
+
+
+def _fake_run(path, config, num_runs=2):
+    """A results folder holding untrained networks of ``config`` (no training compile needed)."""
+    env, env_params = common.make_env(config)
+    states = [nnx.state(common.make_network(config, env, env_params, nnx.Rngs(i))) for i in range(num_runs)]
+    stacked = jax.tree.map(lambda *x: np.stack(x), *states)
+    results.write_run(
+        path, experiment="ppo", config=config, steps=np.array([0]), metrics={"eval_return": np.zeros((num_runs, 1))},
+        final={"eval_return": np.zeros(num_runs)}, params=stacked, wall_time_s=1.0, compile_time_s=1.0,
+        total_steps=1,
+    )  # fmt: skip
+    return path
+
+
+def test_loaded_params_are_the_trained_ones(shower_run):
+    path, run = shower_run
+    _, params, data = evaluate_run.load_policy(path)
+    assert data["experiment"] == "ppo" and data["env"] == "ShowerEnv"
+    trained = run.output.params
+    assert jax.tree.structure(params) == jax.tree.structure(trained)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(trained)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert "obs_norm" in nnx.to_pure_dict(params)  # the normalizer's statistics travel with the parameters
+
+
+def test_evaluate_saved_gives_returns_per_run_and_episode(shower_run):
+    path, _ = shower_run
+    policy, params, _ = evaluate_run.load_policy(path)
+    returns = evaluate_run.evaluate_saved(policy, params, episodes=3, seed=1)
+    assert returns.shape == (2, 3)
+    assert np.all(returns >= -60) and np.all(returns <= 60) and np.all(returns % 2 == 0)  # 60 steps of +-1
+    np.testing.assert_array_equal(returns, evaluate_run.evaluate_saved(policy, params, episodes=3, seed=1))
+
+
+def test_eval_cli_prints_every_run_and_renders_shower(shower_run, capsys):
+    path, _ = shower_run
+    assert main(["eval", "--run", str(path), "--episodes", "2", "--render", "--seed-index", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "run 0: mean return" in out and "run 1: mean return" in out and "all runs: mean" in out
+    assert "t=0 T=" in out  # the start state, drawn by ShowerEnv's render
+    assert "step 60:" in out and "truncated=True" in out and "step 61:" not in out
+
+
+def test_render_taxi_draws_the_map(tmp_path):
+    config = ppo.PPOConfig(env="Taxi-v4", hidden=(8,), num_envs=2, num_steps=4, num_minibatches=1)
+    path = _fake_run(tmp_path / "taxi", config)
+    policy, params, _ = evaluate_run.load_policy(path)
+    one = jax.tree.map(lambda x: jnp.asarray(x[0]), params)
+    frames = evaluate_run.render_episode(policy, one, seed=0, max_steps=3)
+    assert len(frames) == 4
+    assert frames[0].startswith("+---------+") and "taxi (" in frames[0]
+    assert frames[1].startswith("step 1: action=") and "+---------+" in frames[1]
+
+
+def test_eval_of_a_sweep_run_covers_every_run(tmp_path):
+    config = ppo.PPOConfig(env="CartPole-v1", hidden=(8,), lr=(1e-3, 3e-3), num_seeds=2)
+    path = _fake_run(tmp_path / "sweep", config, num_runs=4)
+    assert json.loads((path / "config.json").read_text())["lr"] == [1e-3, 3e-3]
+    policy, params, _ = evaluate_run.load_policy(path)
+    returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
+    assert returns.shape == (4, 2) and np.all(returns >= 1)
+
+
+def test_other_experiments_plug_in_with_register(tmp_path):
+    from synjax.envs import registry
+
+    env, env_params = registry.make("CartPole-v1")
+    results.write_run(
+        tmp_path / "toy", experiment="toy-agent", config={"env": "CartPole-v1"}, steps=np.array([0]),
+        metrics={"x": np.zeros((3, 1))}, final={"x": np.zeros(3)}, params={"bias": np.array([0, 1, 0])},
+        wall_time_s=1.0, compile_time_s=1.0, total_steps=1,
+    )  # fmt: skip
+
+    def builder(data):
+        assert data["env"] == "CartPole-v1"
+        return evaluate_run.Policy(
+            env, env_params, template={"bias": 0},
+            act=lambda p, obs: jnp.full(obs.shape[:1], p["bias"], jnp.int32),  # always push one way
+            from_dict=lambda template, loaded: {"bias": jnp.asarray(loaded["bias"])},
+        )  # fmt: skip
+
+    evaluate_run.register("toy-agent", builder)
+    try:
+        policy, params, _ = evaluate_run.load_policy(tmp_path / "toy")
+        returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
+        assert returns.shape == (3, 2) and np.all(returns < 30)  # a constant push topples the pole fast
+    finally:
+        del evaluate_run.BUILDERS["toy-agent"]
+
+
+def test_eval_rejects_folders_that_are_not_policy_runs(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"^run=.* is invalid: must be a synjax results folder"):
+        evaluate_run.EvalConfig(run=str(tmp_path))
+    results.write_run(
+        tmp_path / "rollout", experiment="random-rollout", config={}, steps=np.array([0]),
+        metrics={"x": np.zeros((1, 1))}, final={"x": np.zeros(1)}, params={}, wall_time_s=1.0,
+        compile_time_s=1.0, total_steps=1,
+    )  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"^run=.* is invalid: must be a run of an experiment with saved policies"
+    ):
+        evaluate_run.EvalConfig(run=str(tmp_path / "rollout"))
+    with pytest.raises(ValueError, match=r"^episodes=0 is invalid"):
+        evaluate_run.EvalConfig(episodes=0)
+    with pytest.raises(SystemExit):  # tyro reports the __post_init__ error and exits
+        main(["eval", "--run", str(tmp_path)])
+    text = " ".join(capsys.readouterr().err.split())  # tyro draws a box around the message
+    assert "Value error" in text and "is invalid" in text
+    assert main(["eval"]) == 2  # no --run
+    assert "run='' is invalid" in capsys.readouterr().err
