@@ -145,7 +145,9 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=10, help="minibatches per timed run")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per system (median reported)")
     ap.add_argument(
-        "--threads", default="1,2", help="comma-separated torch thread counts to try; the ratio uses the fastest"
+        "--threads",
+        default="1,2",
+        help="comma-separated torch thread counts to try; the ratio uses the fastest",
     )
     ap.add_argument("--no-hoisted", action="store_true", help="skip the hoisted snntorch variant")
     ap.add_argument("--out", default="", help="also write the numbers to this JSON file")
@@ -186,10 +188,13 @@ def main() -> None:
 
     samples = args.batches * BATCH
     rows = {
-        name: {kind: samples / statistics.median(ts) for kind, ts in kinds.items()} for name, kinds in times.items()
+        name: {kind: samples / statistics.median(ts) for kind, ts in kinds.items()}
+        for name, kinds in times.items()
     }
-    print(f"notebook SNN 784-1000-2 LIF, batch {BATCH}, {STEPS} steps, {samples} samples per run, "
-          f"median of {args.repeats} runs")
+    print(
+        f"notebook SNN 784-1000-2 LIF, batch {BATCH}, {STEPS} steps, {samples} samples per run, "
+        f"median of {args.repeats} runs"
+    )
     print(f"{'system':<34} {'train samples/s':>16} {'infer samples/s':>16}")
     for name, r in rows.items():
         print(f"{name:<34} {r['train']:>16.0f} {r['infer']:>16.0f}")

@@ -85,19 +85,30 @@ def time_numpy(fn, config, episodes: int) -> dict:
     q, steps = fn(config, 0, episodes)
     wall = time.perf_counter() - t0
     greedy = float(np.mean(np.asarray(evaluate.greedy_returns_all_starts(np.asarray(q, np.float32)))))
-    return {"seeds": 1, "wall_s": wall, "agent_steps": int(steps), "steps_per_s": steps / wall,
-            "greedy_return_mean": greedy}
+    return {
+        "seeds": 1,
+        "wall_s": wall,
+        "agent_steps": int(steps),
+        "steps_per_s": steps / wall,
+        "greedy_return_mean": greedy,
+    }
 
 
 def print_rows(title: str, reference: dict, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"  {'runner':<22}{'seeds':>6}{'compile s':>11}{'run s':>9}{'agent steps':>14}{'steps/s':>13}"
-          f"{'x numpy':>9}{'greedy':>8}")
-    print(f"  {'numpy loop (1 agent)':<22}{1:>6}{'-':>11}{reference['wall_s']:>9.2f}{reference['agent_steps']:>14,}"
-          f"{reference['steps_per_s']:>13,.0f}{1.0:>9.1f}{reference['greedy_return_mean']:>8.2f}")
+    print(
+        f"  {'runner':<22}{'seeds':>6}{'compile s':>11}{'run s':>9}{'agent steps':>14}{'steps/s':>13}"
+        f"{'x numpy':>9}{'greedy':>8}"
+    )
+    print(
+        f"  {'numpy loop (1 agent)':<22}{1:>6}{'-':>11}{reference['wall_s']:>9.2f}{reference['agent_steps']:>14,}"
+        f"{reference['steps_per_s']:>13,.0f}{1.0:>9.1f}{reference['greedy_return_mean']:>8.2f}"
+    )
     for r in rows:
-        print(f"  {'synjax jit(vmap)':<22}{r['seeds']:>6}{r['compile_s']:>11.2f}{r['wall_s']:>9.2f}"
-              f"{r['agent_steps']:>14,}{r['steps_per_s']:>13,.0f}{r['ratio']:>9.1f}{r['greedy_return_mean']:>8.2f}")
+        print(
+            f"  {'synjax jit(vmap)':<22}{r['seeds']:>6}{r['compile_s']:>11.2f}{r['wall_s']:>9.2f}"
+            f"{r['agent_steps']:>14,}{r['steps_per_s']:>13,.0f}{r['ratio']:>9.1f}{r['greedy_return_mean']:>8.2f}"
+        )
 
 
 def bench(label, make, config, numpy_fn, seeds: list[int], episodes: int, numpy_episodes: int) -> dict:
@@ -130,9 +141,13 @@ def hybrid_pieces():
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=10_000, help="tabular episodes per seed (both sides)")
-    parser.add_argument("--numpy-episodes", type=int, default=None, help="tabular numpy episodes (default: --episodes)")
+    parser.add_argument(
+        "--numpy-episodes", type=int, default=None, help="tabular numpy episodes (default: --episodes)"
+    )
     parser.add_argument("--seeds", default="1,64,256,1024", help="comma-separated seed counts for synjax")
-    parser.add_argument("--hybrid-episodes", type=int, default=1000, help="hybrid episodes per seed (both sides)")
+    parser.add_argument(
+        "--hybrid-episodes", type=int, default=1000, help="hybrid episodes per seed (both sides)"
+    )
     parser.add_argument("--hybrid-numpy-episodes", type=int, default=None, help="default: --hybrid-episodes")
     parser.add_argument("--hybrid-seeds", default="1,64,256,1024")
     parser.add_argument("--skip-tabular", action="store_true")
@@ -142,14 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     hybrid_seeds = [int(s) for s in args.hybrid_seeds.split(",") if s]
     result = {
-        "machine": {"cpus": os.cpu_count(), "jax_devices": [str(d) for d in jax.devices()],
-                    "jax": jax.__version__, "load_average_at_start": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "jax_devices": [str(d) for d in jax.devices()],
+            "jax": jax.__version__,
+            "load_average_at_start": os.getloadavg()[0],
+        },
         "command": " ".join(["python scripts/bench_taxi.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     if not args.skip_tabular:
         config = TABULAR_PRESETS["notebook"]
-        result["tabular"] = bench("tabular Q-learning, preset notebook", make_train, config, numpy_qlearning,
-                                  seeds, args.episodes, args.numpy_episodes or args.episodes)
+        result["tabular"] = bench(
+            "tabular Q-learning, preset notebook",
+            make_train,
+            config,
+            numpy_qlearning,
+            seeds,
+            args.episodes,
+            args.numpy_episodes or args.episodes,
+        )
     if not args.skip_hybrid:
         pieces, why = hybrid_pieces()
         if pieces is None:
@@ -157,12 +183,21 @@ def main(argv: list[str] | None = None) -> int:
             result["hybrid"] = {"skipped": why}
         else:
             preset, config, stdp_make, numpy_run = pieces
-            result["hybrid"] = bench(f"STDP + Q hybrid, preset {preset}", stdp_make, config, numpy_run, hybrid_seeds,
-                                     args.hybrid_episodes, args.hybrid_numpy_episodes or args.hybrid_episodes)
+            result["hybrid"] = bench(
+                f"STDP + Q hybrid, preset {preset}",
+                stdp_make,
+                config,
+                numpy_run,
+                hybrid_seeds,
+                args.hybrid_episodes,
+                args.hybrid_numpy_episodes or args.hybrid_episodes,
+            )
             result["hybrid"]["preset"] = preset
     result["machine"]["load_average_at_end"] = os.getloadavg()[0]
-    print(f"\nload average (1 min) at start {result['machine']['load_average_at_start']:.1f}, "
-          f"at end {result['machine']['load_average_at_end']:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\nload average (1 min) at start {result['machine']['load_average_at_start']:.1f}, "
+        f"at end {result['machine']['load_average_at_end']:.1f} on {os.cpu_count()} CPUs"
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -82,8 +82,9 @@ def run(config: StdpQConfig, seed: int, num_episodes: int) -> tuple[np.ndarray, 
     """Train one agent for ``num_episodes`` episodes; returns (weights (500, 6), agent steps taken)."""
     c = config
     rng = np.random.default_rng(seed)
-    env = gym.make("Taxi-v4", max_episode_steps=c.max_steps, is_rainy=c.is_rainy,
-                   rainy_probability=c.rainy_probability)
+    env = gym.make(
+        "Taxi-v4", max_episode_steps=c.max_steps, is_rainy=c.is_rainy, rainy_probability=c.rainy_probability
+    )
     w = rng.uniform(c.w_init_low, c.w_init_high, (NUM_STATES, NUM_ACTIONS))
     e = np.zeros_like(w)
     d_e = math.exp(-1.0 / c.tau_e) if c.tau_e > 0 else 0.0
@@ -155,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     w, steps = run(config, args.seed, args.episodes)
     dt = time.perf_counter() - t0
     greedy = float(np.mean(np.asarray(evaluate.greedy_returns_all_starts(w))))
-    print(f"{args.episodes} episodes, {steps} agent steps in {dt:.1f}s = {steps / dt:.0f} steps/s; "
-          f"greedy mean return over the 300 starts {greedy:.3f}")
+    print(
+        f"{args.episodes} episodes, {steps} agent steps in {dt:.1f}s = {steps / dt:.0f} steps/s; "
+        f"greedy mean return over the 300 starts {greedy:.3f}"
+    )
     return 0
 
 

@@ -110,8 +110,10 @@ def ensure_run(row: Row, module, runs: Path, rerun: bool) -> Path:
         if _comparable(have) == want and have.get("num_seeds") == row.config.num_seeds:
             print(f"[report] reuse {out}", flush=True)
             return out
-    print(f"[report] train {row.agent} {row.preset} ({row.variant}), {row.config.num_seeds} seeds -> {out}",
-          flush=True)
+    print(
+        f"[report] train {row.agent} {row.preset} ({row.variant}), {row.config.num_seeds} seeds -> {out}",
+        flush=True,
+    )
     path, _ = module.run(dataclasses.replace(row.config, out=str(out), overwrite=True))
     return path
 
@@ -122,8 +124,10 @@ def fmt_ci(stat: dict, digits: int = 2) -> str:
 
 
 def table(rows: list[Row]) -> list[str]:
-    head = ("| agent | preset | Taxi | seeds | solved | greedy mean return [95% CI] | optimum | seeds at target "
-            "| episodes to solve (solved seeds) | agent steps/s | train + compile s |")
+    head = (
+        "| agent | preset | Taxi | seeds | solved | greedy mean return [95% CI] | optimum | seeds at target "
+        "| episodes to solve (solved seeds) | agent steps/s | train + compile s |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         s = load_summary(r.path)
@@ -162,8 +166,11 @@ def curves(rows: list[Row], variant: str, path: Path) -> bool:
         x = m["step"][0]
         color = plt.cm.tab10(i % 10)
         for ax, name in zip(axes, panels):
-            key = name if name != "exploration" else next((k for k in ("epsilon", "temperature", "noise")
-                                                           if k in m), None)
+            key = (
+                name
+                if name != "exploration"
+                else next((k for k in ("epsilon", "temperature", "noise") if k in m), None)
+            )
             if key is None or key not in m:
                 continue
             mean, lo, hi = mean_ci95(m[key])
@@ -173,7 +180,9 @@ def curves(rows: list[Row], variant: str, path: Path) -> bool:
     axes[0].axhline(optimum, color="black", ls="--", lw=1, label=f"optimum {optimum:.2f}")
     axes[0].set_ylim(optimum - 6, optimum + 1)
     for ax, name in zip(axes, panels):
-        ax.set_title(name.replace("_", " ") + (" (epsilon / temperature / noise)" if name == "exploration" else ""))
+        ax.set_title(
+            name.replace("_", " ") + (" (epsilon / temperature / noise)" if name == "exploration" else "")
+        )
         ax.set_xlabel("episodes")
         ax.grid(alpha=0.3)
     axes[3].set_yscale("log")
@@ -194,18 +203,29 @@ def bench_lines(bench_json: Path) -> list[str]:
             continue
         load = b["machine"].get("load_average_at_start")
         load_txt = f", load average {load:.1f} at the start" if load is not None else ""
-        lines += [(f"Measured with `{b['command']}` on {b['machine']['cpus']} CPUs "
-                  f"({', '.join(b['machine']['jax_devices'])}{load_txt}):"), ""]
+        lines += [
+            (
+                f"Measured with `{b['command']}` on {b['machine']['cpus']} CPUs "
+                f"({', '.join(b['machine']['jax_devices'])}{load_txt}):"
+            ),
+            "",
+        ]
         if "skipped" in sec:
             lines += [f"- {title}: skipped ({sec['skipped']})", ""]
             continue
         ref = sec["numpy"]
-        lines += [f"**{title}**, {sec['episodes']} episodes per seed (NumPy reference: {sec['numpy_episodes']}):", "",
-                  "| runner | seeds | compile s | run s | agent steps/s | x NumPy |", "|---|---|---|---|---|---|",
-                  f"| NumPy loop, Gymnasium Taxi-v4 | 1 | - | {ref['wall_s']:.1f} | {ref['steps_per_s']:,.0f} | 1.0 |"]
+        lines += [
+            f"**{title}**, {sec['episodes']} episodes per seed (NumPy reference: {sec['numpy_episodes']}):",
+            "",
+            "| runner | seeds | compile s | run s | agent steps/s | x NumPy |",
+            "|---|---|---|---|---|---|",
+            f"| NumPy loop, Gymnasium Taxi-v4 | 1 | - | {ref['wall_s']:.1f} | {ref['steps_per_s']:,.0f} | 1.0 |",
+        ]
         for r in sec["synjax"]:
-            lines.append(f"| synjax jit(vmap) | {r['seeds']} | {r['compile_s']:.1f} | {r['wall_s']:.1f} "
-                         f"| {r['steps_per_s']:,.0f} | {r['ratio']:.1f} |")
+            lines.append(
+                f"| synjax jit(vmap) | {r['seeds']} | {r['compile_s']:.1f} | {r['wall_s']:.1f} "
+                f"| {r['steps_per_s']:,.0f} | {r['ratio']:.1f} |"
+            )
         lines.append("")
     return lines
 
@@ -213,12 +233,15 @@ def bench_lines(bench_json: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-seeds", type=int, default=64)
-    parser.add_argument("--num-episodes", type=int, default=None, help="override every preset's budget (quick runs)")
+    parser.add_argument(
+        "--num-episodes", type=int, default=None, help="override every preset's budget (quick runs)"
+    )
     parser.add_argument("--only", default="", help="regex on 'agent preset variant', e.g. 'tabular' or 'dry'")
     parser.add_argument("--runs", default="runs/report-taxi", help="where the results folders go")
     parser.add_argument("--docs", default="docs", help="writes <docs>/taxi.md and <docs>/img/")
-    parser.add_argument("--bench-json", default="",
-                        help="comma-separated scripts/bench_taxi.py --json files to tabulate")
+    parser.add_argument(
+        "--bench-json", default="", help="comma-separated scripts/bench_taxi.py --json files to tabulate"
+    )
     parser.add_argument("--rerun", action="store_true", help="train again even when a matching run exists")
     args = parser.parse_args(argv)
     if args.num_seeds < 1:
@@ -245,8 +268,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(r.path / "curves.png", img / f"{stem}-curves.png")
         pictures.append(f"![{r.agent} {r.preset}: seed 0 policy map](img/{stem}-policy.png)")
         pictures.append(f"![{r.agent} {r.preset}: every seed's curves](img/{stem}-curves.png)")
-    plot_policy_map(img / "taxi-value-iteration-policy.png", value_iteration(0.95).q, (0, 4), 1,
-                    title="value iteration (Q*, gamma 0.95)")
+    plot_policy_map(
+        img / "taxi-value-iteration-policy.png",
+        value_iteration(0.95).q,
+        (0, 4),
+        1,
+        title="value iteration (Q*, gamma 0.95)",
+    )
     pictures.append("![value-iteration policy map](img/taxi-value-iteration-policy.png)")
 
     dry_opt, rainy_opt = optimal_start_return(), optimal_start_return(is_rainy=True)
@@ -255,24 +283,29 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "<!-- written by scripts/report_taxi.py; edit that script, not this file -->",
         "",
-        (f"Ground truth (value iteration on the exact MDP, `synjax.tabular.value_iteration`): the optimal expected "
-        f"undiscounted return of an episode (at most 200 steps) from a uniform start is **{dry_opt:.2f}** on dry "
-        f"Taxi-v4 and **{rainy_opt:.3f}** on the rainy variant (moves slip sideways with probability 0.2). The "
-        f"8.46 sometimes quoted for Taxi is not the optimum of Taxi-v4's start distribution: Gymnasium's own "
-        f"transition table gives {dry_opt:.2f} too."),
+        (
+            f"Ground truth (value iteration on the exact MDP, `synjax.tabular.value_iteration`): the optimal expected "
+            f"undiscounted return of an episode (at most 200 steps) from a uniform start is **{dry_opt:.2f}** on dry "
+            f"Taxi-v4 and **{rainy_opt:.3f}** on the rainy variant (moves slip sideways with probability 0.2). The "
+            f"8.46 sometimes quoted for Taxi is not the optimum of Taxi-v4's start distribution: Gymnasium's own "
+            f"transition table gives {dry_opt:.2f} too."
+        ),
         "",
-        ("Greedy return: the greedy policy's mean return over the 300 start states, exact (dry: each start once; "
-        "rainy: the expectation, by backward induction over the 200 steps; the sampled mean of 1,000 episodes "
-        "of the JAX env is shown next to it). *Solved*: some evaluation point reached the optimum minus 0.5 "
-        "(dry: 7.43, which no policy with a failing start reaches). *Episodes to solve*: the first such point "
-        "(evaluations every 100 or 200 episodes), mean over the seeds that solved. *Seeds at target*: the "
-        "issue's targets on dry Taxi (tabular >= 7.8 for every seed, hybrid >= 7.5 for 90% of seeds)."),
+        (
+            "Greedy return: the greedy policy's mean return over the 300 start states, exact (dry: each start once; "
+            "rainy: the expectation, by backward induction over the 200 steps; the sampled mean of 1,000 episodes "
+            "of the JAX env is shown next to it). *Solved*: some evaluation point reached the optimum minus 0.5 "
+            "(dry: 7.43, which no policy with a failing start reaches). *Episodes to solve*: the first such point "
+            "(evaluations every 100 or 200 episodes), mean over the seeds that solved. *Seeds at target*: the "
+            "issue's targets on dry Taxi (tabular >= 7.8 for every seed, hybrid >= 7.5 for 90% of seeds)."
+        ),
         "",
         *table(rows),
         "",
         f"Commands: `python scripts/report_taxi.py --num-seeds {args.num_seeds}"
         + (f" --num-episodes {args.num_episodes}" if args.num_episodes else "")
-        + (f" --only '{args.only}'" if args.only else "") + "` runs them all; one row is",
+        + (f" --only '{args.only}'" if args.only else "")
+        + "` runs them all; one row is",
         "",
         *[f"- `{r.command}`" for r in rows],
         "",

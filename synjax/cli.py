@@ -19,11 +19,26 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "synjax.classify.experiment",
         "spiking image classifier (spyx): digits, MNIST, Fashion-MNIST",
     ),
-    "ppo": ("synjax.agents.ppo", "PPO on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit"),
-    "a2c": ("synjax.agents.a2c", "A2C on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit"),
-    "eval": ("synjax.evaluate_run", "evaluate or text-render the saved policies of a run: synjax eval --run DIR"),
-    "tabular-q": ("synjax.tabular.experiment", "tabular Q-learning on Taxi-v4, seeds vmapped, vs value iteration"),
-    "stdp-q": ("synjax.snn.experiment", "spiking STDP + Q hybrid on Taxi-v4: synaptic Q-values, reward-modulated STDP"),
+    "ppo": (
+        "synjax.agents.ppo",
+        "PPO on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit",
+    ),
+    "a2c": (
+        "synjax.agents.a2c",
+        "A2C on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit",
+    ),
+    "eval": (
+        "synjax.evaluate_run",
+        "evaluate or text-render the saved policies of a run: synjax eval --run DIR",
+    ),
+    "tabular-q": (
+        "synjax.tabular.experiment",
+        "tabular Q-learning on Taxi-v4, seeds vmapped, vs value iteration",
+    ),
+    "stdp-q": (
+        "synjax.snn.experiment",
+        "spiking STDP + Q hybrid on Taxi-v4: synaptic Q-values, reward-modulated STDP",
+    ),
     "dqn": ("synjax.agents.dqn", "DQN on discrete-action JAX envs; seeds and --lr sweeps vmapped in one jit"),
 }
 

@@ -6,7 +6,7 @@ and prints the returns. ``--render`` also plays one episode of ``--seed-index`` 
 (Taxi and ShowerEnv draw their state; other environments print the observation).
 
 Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``);
-:func:`register` adds one (e.g. DQN: a ``QNetwork`` template and a greedy ``act``).
+:func:`register` adds one (DQN's is a ``QNetwork`` template and a greedy ``act``).
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], P
 BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {
     "ppo": _actor_critic("synjax.agents.ppo", "PPOConfig"),
     "a2c": _actor_critic("synjax.agents.a2c", "A2CConfig"),
+    "dqn": lambda data: importlib.import_module("synjax.agents.dqn").eval_policy(data),
 }
 
 

@@ -23,10 +23,8 @@ PPO_TINY = ppo.PPOConfig(
     update_epochs=4, lr=3e-3, gamma=0.98, gae_lambda=0.9, hidden=(32, 32), eval_every=8, eval_episodes=4,
     progress=False,
 )  # fmt: skip
-A2C_TINY = a2c.A2CConfig(
-    num_seeds=2, env="CartPole-v1", total_timesteps=8 * 8 * 150, num_envs=8, num_steps=8, lr=3e-3,
-    optimizer="adam", hidden=(32, 32), eval_every=50, eval_episodes=4, progress=False,
-)  # fmt: skip
+A2C_TINY = a2c.A2CConfig(num_seeds=2, env="CartPole-v1", total_timesteps=8 * 8 * 150, num_envs=8, num_steps=8)
+# A2C's end-to-end learning test is in test_eval.py (its run folder serves the eval tests too).
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +73,12 @@ def test_obs_norm_lives_in_the_network_state():
 
 
 def test_orthogonal_init_is_orthogonal_and_vmaps_over_many_seeds():
-    for shape in [(4, 64), (64, 64), (64, 2)]:
+    for shape in [(4, 64), (64, 2)]:
         w = np.asarray(orthogonal(2.0)(jax.random.key(1), shape), np.float64)
         gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
         np.testing.assert_allclose(gram, 4.0 * np.eye(len(gram)), atol=1e-5)
     # regression: Flax's QR-based initializer deadlocked jaxlib's CPU LAPACK under vmap of several seeds
-    init = jax.jit(jax.vmap(lambda k: nnx.split(ActorCritic(4, 2, rngs=nnx.Rngs(params=k)))[1]))
-    state = init(jax.random.split(jax.random.key(0), 8))
-    kernels = state["actor"]["hidden"][0]["kernel"][...]
+    kernels = jax.jit(jax.vmap(lambda k: orthogonal()(k, (4, 64))))(jax.random.split(jax.random.key(0), 8))
     assert kernels.shape == (8, 4, 64) and not np.allclose(kernels[0], kernels[1])
 
 
@@ -220,13 +216,13 @@ def test_ppo_clipping_stops_the_policy_gradient():
     log_prob = distrax.Categorical(logits=logits).log_prob(jnp.ones(4, jnp.int32)) - 0.5
     batch = _batch(log_prob, jnp.ones(4), action=jnp.ones(4, jnp.int32))
     kw = {"clip_eps": 0.2, "vf_clip": 0.0, "ent_coef": 0.0, "vf_coef": 0.0, "norm_adv": False}
-    grad = jax.grad(lambda p: ppo.ppo_loss(apply, p, batch, **kw)[0])(jnp.float32(1.0))
+    loss_and_grad = jax.jit(jax.value_and_grad(lambda p, b: ppo.ppo_loss(apply, p, b, **kw), has_aux=True))
+    (_, m), grad = loss_and_grad(jnp.float32(1.0), batch)
     assert float(grad) == 0.0
-    _, m = ppo.ppo_loss(apply, jnp.float32(1.0), batch, **kw)
     assert float(m["clip_frac"]) == 1.0 and float(m["approx_kl"]) > 0
     # with negative advantages the unclipped (pessimistic) term is active: non-zero gradient
     batch = _batch(log_prob, -jnp.ones(4), action=jnp.ones(4, jnp.int32))
-    assert float(jax.grad(lambda p: ppo.ppo_loss(apply, p, batch, **kw)[0])(jnp.float32(1.0))) != 0.0
+    assert float(loss_and_grad(jnp.float32(1.0), batch)[1]) != 0.0
 
 
 def test_value_loss_clipping():
@@ -254,7 +250,7 @@ def test_a2c_loss_matches_formula():
 
 
 def test_ppo_update_on_a_continuous_head_moves_the_mean_toward_good_actions():
-    ac = ActorCritic(2, 1, (16,), continuous=True, rngs=nnx.Rngs(0))
+    ac = ActorCritic(2, 1, (8,), continuous=True, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(ac)
     apply = lambda p, o: nnx.merge(graphdef, p)(o)
     obs = jnp.zeros((64, 2))
@@ -262,7 +258,12 @@ def test_ppo_update_on_a_continuous_head_moves_the_mean_toward_good_actions():
     action = dist.sample(seed=jax.random.key(1))
     batch = common.Batch(obs, action, dist.log_prob(action), value, action[:, 0], value)  # advantage = action
     tx = optax.adam(1e-2)
-    new, _, m = ppo.ppo_update(
+    update = jax.jit(
+        ppo.ppo_update,
+        static_argnums=(0, 1),
+        static_argnames=("update_epochs", "num_minibatches", "norm_adv"),
+    )
+    new, _, m = update(
         apply,
         tx,
         params,
@@ -315,14 +316,6 @@ def test_trained_params_are_the_network_state(ppo_compiled):
     assert jax.tree.structure(template) == jax.tree.structure(out.params)
     for t, p in zip(jax.tree.leaves(template), jax.tree.leaves(out.params)):
         assert p.shape == (2, *t.shape)
-
-
-def test_a2c_tiny_run_learns_cartpole():
-    out = run_seeds(a2c.make_train(A2C_TINY), 2, 0).output
-    ev, train = out.metrics["eval_return"], out.metrics["train_return"]
-    assert np.all(ev[:, -1] > 100)
-    assert np.all(train[:, 1] < 60) and np.all(train[:, -1] > 2 * train[:, 1])
-    assert set(out.metrics) == {"eval_return", "train_return", *a2c.METRICS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,9 +384,10 @@ def test_every_sweepable_field_can_be_traced():
             return module.make_train(sweep.at(config, **hp))(key)
 
         shapes = jax.eval_shape(one, values, jax.random.key(0))  # tracing fails on Python use of a tracer
-        assert shapes.metrics["eval_return"].shape == (
-            len(common.eval_points(config.num_updates, config.eval_every)) + 1,
-        )
+        num_points = len(common.eval_points(config.num_updates, config.eval_every)) + 1
+        assert set(shapes.metrics) == {"eval_return", "train_return", *module.METRICS}
+        assert all(v.shape == (num_points,) for v in shapes.metrics.values())
+        assert shapes.steps.shape == (num_points,) and set(shapes.final) == {"eval_return", "train_return"}
 
 
 def test_sweep_flag_parses_comma_separated_values():

@@ -79,9 +79,20 @@ def test_classes_parsing_and_presets():
     assert ClassifyConfig(classes="all").class_list == tuple(range(10))
     assert next(iter(PRESETS)) == "notebook"
     nb = PRESETS["notebook"]
-    assert (nb.dataset, nb.class_list, nb.hidden, nb.beta, nb.time_steps) == ("digits", (0, 1), (1000,), 0.95, 25)
+    assert (nb.dataset, nb.class_list, nb.hidden, nb.beta, nb.time_steps) == (
+        "digits",
+        (0, 1),
+        (1000,),
+        0.95,
+        25,
+    )
     assert (nb.encoding, nb.loss, nb.readout, nb.lr, nb.batch_size, nb.epochs) == (
-        "direct", "membrane_ce", "spike_count", 5e-4, 128, 10,
+        "direct",
+        "membrane_ce",
+        "spike_count",
+        5e-4,
+        128,
+        10,
     )
     assert PRESETS["fashion"].dataset == "fashion-mnist" and PRESETS["fashion"].hidden == (1000,)
     assert ClassifyConfig(output="LI", readout="membrane_max", loss="max_membrane_ce").output == "LI"
@@ -99,7 +110,9 @@ def test_encoders():
     latency = encode(x, "latency", 5, jax.random.key(0))
     assert latency.shape == (5, 1, 4)
     np.testing.assert_array_equal(latency.sum(0)[0], [0, 1, 1, 1])  # black pixels never fire, others once
-    np.testing.assert_array_equal(latency.argmax(0)[0, 1:], [2, 0, 1])  # brighter is earlier: round((1-p)(T-1))
+    np.testing.assert_array_equal(
+        latency.argmax(0)[0, 1:], [2, 0, 1]
+    )  # brighter is earlier: round((1-p)(T-1))
 
 
 # -------------------------------------------------------------------------------------- losses and readouts
@@ -115,8 +128,12 @@ def test_losses_and_readouts():
 
     expected = ce([0.5, -1.0], 1) + ce([2.0, 1.0], 1) + ce([0.0, 3.0], 1)
     np.testing.assert_allclose(loss_per_sample("membrane_ce", spikes, membrane, y), [expected], rtol=1e-6)
-    np.testing.assert_allclose(loss_per_sample("max_membrane_ce", spikes, membrane, y), [ce([2.0, 3.0], 1)], 1e-6)
-    np.testing.assert_allclose(loss_per_sample("count_ce", spikes, membrane, y), [ce([2.0, 2.0], 1)], rtol=1e-6)
+    np.testing.assert_allclose(
+        loss_per_sample("max_membrane_ce", spikes, membrane, y), [ce([2.0, 3.0], 1)], 1e-6
+    )
+    np.testing.assert_allclose(
+        loss_per_sample("count_ce", spikes, membrane, y), [ce([2.0, 2.0], 1)], rtol=1e-6
+    )
     # rate_mse: targets 0.2 T = 0.6 (wrong class), 0.8 T = 2.4 (right class)
     np.testing.assert_allclose(
         loss_per_sample("rate_mse", spikes, membrane, y), [((2 - 0.6) ** 2 + (2 - 2.4) ** 2) / 2], rtol=1e-6
@@ -150,10 +167,15 @@ def test_lif_network_matches_reference_and_direct_equals_repeated_input():
     x = jax.random.uniform(jax.random.key(1), (5, 12), minval=-1, maxval=1) * 3
     spikes, membrane, hidden = model(x, 9, record_hidden=True)
     assert spikes.shape == membrane.shape == (9, 5, 3) and hidden.shape == (9, 5, 40)
-    params = [np.asarray(p, np.float64) for p in (
-        model.linears[0].kernel[...], model.linears[0].bias[...], model.linears[1].kernel[...],
-        model.linears[1].bias[...],
-    )]
+    params = [
+        np.asarray(p, np.float64)
+        for p in (
+            model.linears[0].kernel[...],
+            model.linears[0].bias[...],
+            model.linears[1].kernel[...],
+            model.linears[1].bias[...],
+        )
+    ]
     ref_spikes, ref_membrane = reference_lif(np.asarray(x, np.float64), *params, 0.9, 0.5, 9)
     assert hidden.sum() > 0 and ref_spikes.sum() > 0  # the test exercises spiking and reset
     np.testing.assert_array_equal(spikes, ref_spikes)
@@ -181,7 +203,9 @@ def test_torch_like_init_and_fixed_decay():
 
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_every_neuron_gives_gradients(neuron):
-    config = ClassifyConfig(hidden=(8,), neuron=neuron, output="ALIF" if neuron == "LIF" else "LIF", time_steps=4)
+    config = ClassifyConfig(
+        hidden=(8,), neuron=neuron, output="ALIF" if neuron == "LIF" else "LIF", time_steps=4
+    )
     model = build_model(config, 10, 3, jax.random.key(0))
     graphdef, params, frozen = nnx.split(model, param_filter(config), ...)
     forward = make_forward(config, graphdef, frozen)
@@ -245,7 +269,9 @@ def test_training_is_deterministic_and_seeds_differ(digits_run):
     _, _, out, swapped = digits_run
     for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(swapped)):
         np.testing.assert_array_equal(a, b[::-1])  # same key, same numbers, whatever else is in the batch
-    assert not np.array_equal(out.params["linears"]["0"]["kernel"][0], out.params["linears"]["0"]["kernel"][1])
+    assert not np.array_equal(
+        out.params["linears"]["0"]["kernel"][0], out.params["linears"]["0"]["kernel"][1]
+    )
 
 
 def test_trained_params_predict_what_was_reported(digits_run):
@@ -283,9 +309,30 @@ def mnist_cli_run(tmp_path_factory):
     write_mnist_like(root / "idx", n_train=300, n_test=60)
     out = root / "run"
     argv = [
-        "snn-classify", "--dataset", "mnist", "--data-dir", str(root / "idx"), "--classes", "2,5,7",
-        "--num-seeds", "2", "--seed", "4", "--hidden", "16", "--time-steps", "5", "--epochs", "3",
-        "--batch-size", "16", "--lr", "0.005", "--out", str(out), "--no-progress",
+        "snn-classify",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(root / "idx"),
+        "--classes",
+        "2,5,7",
+        "--num-seeds",
+        "2",
+        "--seed",
+        "4",
+        "--hidden",
+        "16",
+        "--time-steps",
+        "5",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.005",
+        "--out",
+        str(out),
+        "--no-progress",
     ]
     original = urllib.request.urlopen
     urllib.request.urlopen = None  # any network access would fail loudly
@@ -299,8 +346,18 @@ def mnist_cli_run(tmp_path_factory):
 def test_cli_writes_the_results_folder(mnist_cli_run):
     status, out = mnist_cli_run
     assert status == 0
-    for name in ("config.json", "metrics.csv", "summary.json", "curves.png", "params.msgpack",
-                 "learning.png", "confusion.png", "confusion.npy", "raster.png", "raster.npz"):
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "summary.json",
+        "curves.png",
+        "params.msgpack",
+        "learning.png",
+        "confusion.png",
+        "confusion.npy",
+        "raster.png",
+        "raster.npz",
+    ):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_seeds"] == 2 and summary["dataset"]["classes"] == [2, 5, 7]
@@ -349,7 +406,21 @@ def test_cli_rejects_bad_flags(capsys, flags, message):
 def test_cli_reports_missing_data(capsys, tmp_path):
     with pytest.raises(SystemExit, match="unknown --preset 'nope'"):
         main(["snn-classify", "--preset", "nope"])
-    assert main(["snn-classify", "--dataset", "mnist", "--data-dir", str(tmp_path), "--no-download",
-                 "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "snn-classify",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tmp_path),
+                "--no-download",
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "train-images-idx3-ubyte[.gz]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

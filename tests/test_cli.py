@@ -96,7 +96,8 @@ def test_script_runs_the_same_cli(tmp_path):
             str(out),
             "--no-progress",
         ],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
         text=True,
         timeout=300,
     )

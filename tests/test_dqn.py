@@ -258,8 +258,8 @@ def test_tiny_cartpole_run_learns_beyond_random(learned):
     out, _ = learned
     start = out.metrics["eval_return"][:, 0]  # untrained greedy policy
     final = out.final["eval_return"]
-    assert np.median(start) < 60  # random play lasts ~22 steps
-    assert np.median(final) >= 150, final
+    assert np.median(final) >= 150, final  # random play lasts ~22 steps, the untrained greedy policy ~10
+    assert np.median(final) >= 2 * np.median(start)
     assert np.all(final > start)
 
 

@@ -21,7 +21,14 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 def idx_bytes(array: np.ndarray, code: int | None = None) -> bytes:
     """Encode ``array`` as an IDX file (big-endian)."""
-    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
+    codes = {
+        np.uint8: 0x08,
+        np.int8: 0x09,
+        np.int16: 0x0B,
+        np.int32: 0x0C,
+        np.float32: 0x0D,
+        np.float64: 0x0E,
+    }
     code = codes[array.dtype.type] if code is None else code
     header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
@@ -75,7 +82,9 @@ def test_wrong_magic_number(tmp_path):
 
 def test_truncated_and_oversized_files(tmp_path):
     raw = idx_bytes(np.ones((4, 5, 5), np.uint8))
-    with pytest.raises(IDXError, match=r"truncated IDX data: dimensions \(4, 5, 5\) need 100 bytes, file has 99"):
+    with pytest.raises(
+        IDXError, match=r"truncated IDX data: dimensions \(4, 5, 5\) need 100 bytes, file has 99"
+    ):
         parse_idx(raw[:-1], "x")
     with pytest.raises(IDXError, match="truncated IDX header"):
         parse_idx(raw[:9], "x")
@@ -197,7 +206,9 @@ def test_download_verifies_checksums(tmp_path, monkeypatch):
     files = {p.name: p.read_bytes() for p in src.iterdir()}
     # the real MNIST checksums do not match these files: every mirror is refused, nothing is kept
     _serve(files, monkeypatch)
-    with pytest.raises(DataNotFoundError, match="MD5 [0-9a-f]{32} != expected f68b3c2dcbeaaa9fbdd348bbdeb94873"):
+    with pytest.raises(
+        DataNotFoundError, match="MD5 [0-9a-f]{32} != expected f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    ):
         datasets.find_idx_files("mnist")
     assert list((tmp_path / "cache" / "mnist").iterdir()) == []
     # with checksums that match, the files land in the cache and load
@@ -213,7 +224,9 @@ def test_download_verifies_checksums(tmp_path, monkeypatch):
 
 
 def test_fashion_is_never_downloaded(tmp_path, no_network, monkeypatch):
-    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {**datasets.SYSTEM_DIRS, "fashion-mnist": (str(tmp_path / "x"),)})
+    monkeypatch.setattr(
+        datasets, "SYSTEM_DIRS", {**datasets.SYSTEM_DIRS, "fashion-mnist": (str(tmp_path / "x"),)}
+    )
     with pytest.raises(DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
         datasets.load("fashion-mnist", (0, 1))
     assert no_network == []

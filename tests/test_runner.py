@@ -178,7 +178,11 @@ SHARDED = textwrap.dedent(
 @pytest.mark.parametrize("env", ["Taxi-v4", "CartPole-v1"])
 def test_sharded_run_equals_unsharded(env):
     proc = subprocess.run(
-        [sys.executable, "-c", SHARDED.format(env=env)], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", SHARDED.format(env=env)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout

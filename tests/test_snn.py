@@ -169,7 +169,9 @@ A_PLUS, A_MINUS, TAU_PLUS, TAU_MINUS = 0.01, 0.012, 5.0, 8.0
 def _window(dt):
     """Closed form of the pair window, elementwise: dt = t_post - t_pre."""
     dt = np.asarray(dt, np.float64)
-    return np.where(dt >= 0, A_PLUS * np.exp(-dt / TAU_PLUS), -A_MINUS * np.exp(np.minimum(dt, 0) / TAU_MINUS))
+    return np.where(
+        dt >= 0, A_PLUS * np.exp(-dt / TAU_PLUS), -A_MINUS * np.exp(np.minimum(dt, 0) / TAU_MINUS)
+    )
 
 
 _PAIR_RULE = plasticity.stdp(A_PLUS, A_MINUS, TAU_PLUS, TAU_MINUS, bounds="none")
@@ -186,8 +188,10 @@ def test_stdp_pair_matches_the_closed_form_window(delay):
 
 
 @SETTINGS
-@given(arrays(np.float32, (25, 2), elements=st.sampled_from([0.0, 1.0])),
-       arrays(np.float32, (25, 3), elements=st.sampled_from([0.0, 1.0])))
+@given(
+    arrays(np.float32, (25, 2), elements=st.sampled_from([0.0, 1.0])),
+    arrays(np.float32, (25, 3), elements=st.sampled_from([0.0, 1.0])),
+)
 def test_stdp_all_to_all_sums_every_pair(pre, post):
     w = np.asarray(_pair_runner(pre, post, jnp.zeros((2, 3)))[-1])
     expected = np.zeros((2, 3))
@@ -300,7 +304,11 @@ def test_sparse_eligibility_equals_the_dense_rule(trace):
     w_dense = w_sparse = jnp.asarray(rng.uniform(-0.5, 0.5, (n_pre, n_post)), jnp.float32)
     d_state = dense.init(w_dense, window_pre=1)
     s_state = sparse.init(n_post)
-    dense_apply, sparse_update, sparse_apply = jax.jit(dense.apply), jax.jit(sparse.update), jax.jit(sparse.apply)
+    dense_apply, sparse_update, sparse_apply = (
+        jax.jit(dense.apply),
+        jax.jit(sparse.update),
+        jax.jit(sparse.apply),
+    )
     for step in range(120):
         row = int(rng.integers(0, 6 if step < 60 else n_pre))  # revisits first, then many distinct rows
         tag = jnp.asarray(rng.normal(0, 0.7, n_post) * (rng.random(n_post) < 0.7), jnp.float32)

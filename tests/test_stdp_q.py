@@ -26,8 +26,17 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 
 #: the tiny training every end-to-end test shares (one compile): 400 episodes, fast exploration decay.
 TINY = StdpQConfig(num_seeds=2, num_episodes=400, eval_every=100, epsilon_decay=0.99, progress=False)
-TINY_FLAGS = ["--num-seeds", "2", "--num-episodes", "400", "--eval-every", "100", "--epsilon-decay", "0.99",
-              "--no-progress"]
+TINY_FLAGS = [
+    "--num-seeds",
+    "2",
+    "--num-episodes",
+    "400",
+    "--eval-every",
+    "100",
+    "--epsilon-decay",
+    "0.99",
+    "--no-progress",
+]
 
 
 def _load_numpy_reference():
@@ -48,7 +57,9 @@ READOUT_CONFIGS = {
     "noise-off": dataclasses.replace(PRESETS["tuned"], exploration="noise"),
 }
 _readouts = {
-    name: jax.jit(jax.vmap(lambda row, c=c: stdp_q.decide(jax.random.key(0), row[None], 0, jnp.float32(0.0), c)[0]))
+    name: jax.jit(
+        jax.vmap(lambda row, c=c: stdp_q.decide(jax.random.key(0), row[None], 0, jnp.float32(0.0), c)[0])
+    )
     for name, c in READOUT_CONFIGS.items()
 }
 
@@ -85,8 +96,9 @@ def _compiled_step(config):
 
     def step(w, s, a, delta, estate, episode_end, active):
         greedy = jnp.argmax(w[s]).astype(jnp.int32)
-        return stdp_q.plasticity_step(jax.random.key(1), rule, cache, estate, w, s, a, greedy, delta, episode_end,
-                                      config, active)
+        return stdp_q.plasticity_step(
+            jax.random.key(1), rule, cache, estate, w, s, a, greedy, delta, episode_end, config, active
+        )
 
     return jax.jit(step), cache
 
@@ -95,8 +107,9 @@ def _step(config, w, s, a, delta, estate=None, episode_end=False, active=True):
     step, cache = _compiled_step(config)
     if estate is None and config.rule == "rstdp":
         estate = cache.init(6)
-    return step(w, jnp.int32(s), jnp.int32(a), jnp.float32(delta), estate, jnp.bool_(episode_end),
-                jnp.bool_(active))
+    return step(
+        w, jnp.int32(s), jnp.int32(a), jnp.float32(delta), estate, jnp.bool_(episode_end), jnp.bool_(active)
+    )
 
 
 W0 = jnp.asarray(np.random.default_rng(0).uniform(-0.5, 0.5, (500, 6)), jnp.float32)
@@ -259,8 +272,13 @@ def test_script_shows_help():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "stdp_q.py"), "--help"], capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stdp_q.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0 and "--snn-steps" in done.stdout and "--tau-e" in done.stdout
 
 
@@ -271,8 +289,11 @@ def test_numpy_reference_network_matches_synjax():
     ref = _load_numpy_reference()
     config = PRESETS["tuned"]
     rng = np.random.default_rng(5)
-    sim = jax.jit(lambda c: neurons.simulate(c, beta=config.beta, threshold=config.threshold,
-                                             inhibition=config.inhibition))
+    sim = jax.jit(
+        lambda c: neurons.simulate(
+            c, beta=config.beta, threshold=config.threshold, inhibition=config.inhibition
+        )
+    )
     for _ in range(20):
         currents = rng.uniform(-0.3, 1.2, (config.snn_steps, 6))
         spikes, first, v = ref._lif_window(currents, config)
@@ -287,8 +308,10 @@ def test_numpy_reference_network_matches_synjax():
     drive = regular[:, None] * w[s][None, :]
     drive[:, a] += config.efference
     post, _, _ = ref._lif_window(drive, config)
-    tag = ref._stdp_tag(regular, post, config) / (config.a_plus * sum(
-        math.exp(-k / config.tau_plus) for t in range(config.snn_steps) for k in range(t + 1)))
+    tag = ref._stdp_tag(regular, post, config) / (
+        config.a_plus
+        * sum(math.exp(-k / config.tau_plus) for t in range(config.snn_steps) for k in range(t + 1))
+    )
     jax_tag = stdp_q.learning_window(jax.random.key(0), stdp_q.three_factor_rule(config), W0, s, a, config)
     np.testing.assert_allclose(tag, jax_tag, rtol=1e-4, atol=1e-6)
 

@@ -38,8 +38,15 @@ def simulate_greedy(q):
     """
     ids = jnp.asarray(STARTS)
     row, col, pass_loc, dest = taxi.decode(ids)
-    state = taxi.EnvState(time=jnp.zeros_like(ids), taxi_row=row, taxi_col=col, pass_loc=pass_loc, dest_idx=dest,
-                          fickle_pending=jnp.zeros(ids.shape, bool), last_action=jnp.full(ids.shape, -1))
+    state = taxi.EnvState(
+        time=jnp.zeros_like(ids),
+        taxi_row=row,
+        taxi_col=col,
+        pass_loc=pass_loc,
+        dest_idx=dest,
+        fickle_pending=jnp.zeros(ids.shape, bool),
+        last_action=jnp.full(ids.shape, -1),
+    )
     step = jax.vmap(ENV.step_env, in_axes=(None, 0, 0, None))
 
     def body(c, _):
@@ -58,7 +65,9 @@ def simulate_greedy(q):
 def test_value_iteration_is_a_fixed_point_and_its_greedy_policy_is_optimal(q_star):
     assert vi.bellman_residual(q_star.q, 0.95) < 1e-9
     optimum = vi.optimal_start_return()
-    assert optimum == pytest.approx(7.93, abs=1e-9)  # Gymnasium's own P gives the same (not the 8.46 often quoted)
+    assert optimum == pytest.approx(
+        7.93, abs=1e-9
+    )  # Gymnasium's own P gives the same (not the 8.46 often quoted)
     returns = vi.policy_start_returns(q_star.q)
     assert returns.mean() == pytest.approx(optimum, abs=1e-9)
     # No greedy policy of any table beats the optimum from any start.
@@ -102,8 +111,9 @@ def test_exact_evaluation_on_hand_checkable_tables():
     on_passenger = np.array([(r, c) == taxi.LOCS[p] for r, c, p in zip(row, col, pass_loc)])
     expected = np.where(on_passenger, -1.0 - 199 * 10.0, -2000.0)
     np.testing.assert_array_equal(np.asarray(evaluate.greedy_returns_all_starts(q)), expected)
-    np.testing.assert_array_equal(np.asarray(evaluate.greedy_returns_all_starts(q, max_steps=3)),
-                                  np.where(on_passenger, -21.0, -30.0))
+    np.testing.assert_array_equal(
+        np.asarray(evaluate.greedy_returns_all_starts(q, max_steps=3)), np.where(on_passenger, -21.0, -30.0)
+    )
 
 
 def test_doubling_evaluation_equals_step_by_step_simulation(q_star):
@@ -134,7 +144,9 @@ def test_sampled_evaluation_matches_the_expectation(q_star, q_star_rainy):
     assert set(np.unique(np.asarray(ret))) <= set(vi.policy_start_returns(q_star.q).tolist())
     rainy = taxi.EnvParams(is_rainy=True)
     ret, _ = sample(jax.random.key(1), jnp.asarray(q_star_rainy.q, jnp.float32), rainy, 1000)
-    expected = float(evaluate.expected_greedy_returns_all_starts(jnp.asarray(q_star_rainy.q), is_rainy=True).mean())
+    expected = float(
+        evaluate.expected_greedy_returns_all_starts(jnp.asarray(q_star_rainy.q), is_rainy=True).mean()
+    )
     se = float(np.std(np.asarray(ret)) / np.sqrt(1000))
     assert abs(float(np.mean(np.asarray(ret))) - expected) < 4 * se
 
@@ -157,8 +169,17 @@ def test_update_does_not_bootstrap_from_terminal_states():
 def test_update_masks_and_averages_duplicates():
     q = jnp.zeros((500, 6))
     obs, act = jnp.array([1, 1, 2]), jnp.array([0, 0, 3])
-    new = qlearning.update(q, obs, act, jnp.array([2.0, 4.0, 8.0]), jnp.array([9, 9, 9]), jnp.ones(3, bool), 0.5, 0.9,
-                           mask=jnp.array([True, True, False]))
+    new = qlearning.update(
+        q,
+        obs,
+        act,
+        jnp.array([2.0, 4.0, 8.0]),
+        jnp.array([9, 9, 9]),
+        jnp.ones(3, bool),
+        0.5,
+        0.9,
+        mask=jnp.array([True, True, False]),
+    )
     assert float(new[1, 0]) == pytest.approx(0.5 * 3.0)  # mean TD error of the two hits
     assert float(new[2, 3]) == 0.0  # masked
 
@@ -185,9 +206,15 @@ def test_model_step_and_reset_equal_the_env():
     @jax.jit
     def env_step(s, a):
         row, col, pass_loc, dest = taxi.decode(s)
-        state = taxi.EnvState(time=jnp.zeros_like(s), taxi_row=row, taxi_col=col, pass_loc=pass_loc,
-                              dest_idx=dest, fickle_pending=jnp.zeros(s.shape, bool),
-                              last_action=jnp.full(s.shape, -1))
+        state = taxi.EnvState(
+            time=jnp.zeros_like(s),
+            taxi_row=row,
+            taxi_col=col,
+            pass_loc=pass_loc,
+            dest_idx=dest,
+            fickle_pending=jnp.zeros(s.shape, bool),
+            last_action=jnp.full(s.shape, -1),
+        )
         keys = jax.random.split(jax.random.key(0), s.shape[0])
         return jax.vmap(ENV.step_env, in_axes=(0, 0, 0, None))(keys, state, a, taxi.EnvParams())
 
@@ -211,8 +238,16 @@ def test_model_step_and_reset_equal_the_env():
 @pytest.mark.parametrize("num_envs", [1, 3])
 def test_fused_training_steps_equal_the_plain_update(num_envs):
     """make_chunk (gathered rows, patched entries, masks) == a plain loop of select_action/model_step/update."""
-    config = TabularQConfig(num_envs=num_envs, eval_every=num_envs * 10, num_episodes=num_envs * 10, max_steps=9,
-                            alpha=0.7, gamma=0.9, epsilon_decay=0.9, epsilon_end=0.05)
+    config = TabularQConfig(
+        num_envs=num_envs,
+        eval_every=num_envs * 10,
+        num_episodes=num_envs * 10,
+        max_steps=9,
+        alpha=0.7,
+        gamma=0.9,
+        epsilon_decay=0.9,
+        epsilon_end=0.05,
+    )
     chunk = jax.jit(qlearning.make_chunk(config))
     n = num_envs
     bits = jax.random.bits(jax.random.key(3), (400, n, 2), jnp.uint32)
@@ -251,8 +286,9 @@ def test_fused_training_steps_equal_the_plain_update(num_envs):
 
 def test_truncation_bootstraps_in_training():
     """max_steps=1: every episode is cut after one step; the cut must bootstrap, the drop-off must not."""
-    config = TabularQConfig(max_steps=1, eval_every=10, num_episodes=10, alpha=1.0, gamma=0.5, epsilon_start=0.0,
-                            epsilon_end=0.0)
+    config = TabularQConfig(
+        max_steps=1, eval_every=10, num_episodes=10, alpha=1.0, gamma=0.5, epsilon_start=0.0, epsilon_end=0.0
+    )
     chunk = jax.jit(qlearning.make_chunk(config))
     at_g = int(taxi.encode(0, 4, 4, 1))  # in the taxi at G, destination G: drop-off is terminal
     q = jnp.zeros((500, 6)).at[at_g, taxi.DROPOFF].set(1.0)
@@ -318,19 +354,34 @@ def test_each_seed_is_independent_of_its_batch_mates(tiny_train):
     alone = jax.jit(qlearning.make_train(TINY))(keys[1])  # unbatched: the plain while_loop
     # Same random stream: the same episodes, step for step (float rounding of batched vs scalar code aside).
     assert int(alone.extras["agent_steps"]) == int(out.extras["agent_steps"][1])
-    np.testing.assert_array_equal(np.asarray(alone.metrics["success_rate"]), np.asarray(out.metrics["success_rate"][1]))
+    np.testing.assert_array_equal(
+        np.asarray(alone.metrics["success_rate"]), np.asarray(out.metrics["success_rate"][1])
+    )
     np.testing.assert_allclose(np.asarray(alone.params), np.asarray(out.params[1]), rtol=1e-4, atol=1e-4)
 
 
 def test_rainy_training_reports_a_sampled_return():
-    config = TabularQConfig(num_episodes=200, eval_every=100, is_rainy=True, alpha=0.1, eval_max_steps=50,
-                            sampled_eval_episodes=50, chunk_steps=32)
+    config = TabularQConfig(
+        num_episodes=200,
+        eval_every=100,
+        is_rainy=True,
+        alpha=0.1,
+        eval_max_steps=50,
+        sampled_eval_episodes=50,
+        chunk_steps=32,
+    )
     out = jax.jit(qlearning.make_train(config))(jax.random.key(0))
-    assert set(out.final) == {"greedy_return", "greedy_success", "solved", "episodes_to_solve",
-                              "greedy_return_sampled"}
+    assert set(out.final) == {
+        "greedy_return",
+        "greedy_success",
+        "solved",
+        "episodes_to_solve",
+        "greedy_return_sampled",
+    }
     assert np.isfinite(float(out.final["greedy_return_sampled"]))
     assert float(out.final["greedy_return"]) == pytest.approx(
-        float(evaluate.expected_greedy_returns_all_starts(out.params, 50, True).mean()), abs=1e-4)
+        float(evaluate.expected_greedy_returns_all_starts(out.params, 50, True).mean()), abs=1e-4
+    )
 
 
 @pytest.mark.parametrize(
@@ -365,8 +416,22 @@ def test_num_envs_must_divide_eval_every():
 
 def test_cli_writes_the_results_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli_main(["tabular-q", "--preset", "notebook", "--num-seeds", "2", "--num-episodes", "1000",
-                   "--chunk-steps", "32", "--out", str(out), "--no-progress"])
+    rc = cli_main(
+        [
+            "tabular-q",
+            "--preset",
+            "notebook",
+            "--num-seeds",
+            "2",
+            "--num-episodes",
+            "1000",
+            "--chunk-steps",
+            "32",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     q = np.load(out / "q_values.npy")
     assert q.shape == (2, 500, 6) and q.dtype == np.float32

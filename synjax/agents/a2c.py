@@ -84,13 +84,14 @@ def a2c_update(
 
 
 def make_optimizer(config: A2CConfig, num_updates: int) -> optax.GradientTransformation:
-    """Global-norm clipping then RMSprop (decay ``rms_alpha``, eps outside the sqrt like torch) or Adam."""
+    """Global-norm clipping then RMSprop (decay ``rms_alpha``, eps outside the sqrt like torch) or Adam, on the
+    parameters flattened into one vector (the same arithmetic in fewer kernels)."""
     lr = common.lr_schedule(config.lr, config.anneal_lr, num_updates, 1)
     if config.optimizer == "rmsprop":
         opt = optax.rmsprop(lr, decay=config.rms_alpha, eps=config.opt_eps, eps_in_sqrt=False)
     else:
         opt = optax.adam(lr, eps=config.opt_eps)
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt)
+    return optax.flatten(optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt))
 
 
 def _update(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):

@@ -479,9 +479,8 @@ def make_actor_critic_train(
     n, t, b = config.num_envs, config.num_steps, config.batch_size
     num_updates = config.num_updates
     eval_idx = eval_points(num_updates, config.eval_every)
-    eval_before = np.zeros(
-        num_updates + 1, bool
-    )  # evaluate before update i (i = num_updates: after the last)
+    # evaluate before update i (i = num_updates: after the last one)
+    eval_before = np.zeros(num_updates + 1, bool)
     eval_before[0] = True
     eval_before[eval_idx + 1] = True
     segment = np.searchsorted(eval_idx, np.arange(num_updates))  # which evaluation point an update precedes

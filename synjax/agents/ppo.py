@@ -142,11 +142,15 @@ def ppo_update(
 
 
 def make_optimizer(config: PPOConfig, num_updates: int) -> optax.GradientTransformation:
-    """Global-norm clipping then Adam (eps 1e-5 as SB3's policies), learning rate optionally annealed."""
+    """Global-norm clipping then Adam (eps 1e-5 as SB3's policies), learning rate optionally annealed; applied to
+    the parameters flattened into one vector."""
     lr = common.lr_schedule(
         config.lr, config.anneal_lr, num_updates, config.update_epochs * config.num_minibatches
     )
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+    # optax.flatten: one vector instead of a leaf per layer, the same arithmetic in fewer (faster) kernels
+    return optax.flatten(
+        optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+    )
 
 
 def _update(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):

@@ -40,7 +40,16 @@ CLASS_NAMES = {
     "digits": tuple(str(i) for i in range(10)),
     "mnist": tuple(str(i) for i in range(10)),
     "fashion-mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
 }
 #: IDX file stems (``<stem>`` or ``<stem>.gz`` are accepted).
@@ -155,7 +164,9 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise IDXError(f"{name}: truncated IDX header: {ndim} dimensions need {header} bytes, file has {len(raw)}")
+        raise IDXError(
+            f"{name}: truncated IDX header: {ndim} dimensions need {header} bytes, file has {len(raw)}"
+        )
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _IDX_DTYPES[code]
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
@@ -184,7 +195,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(raw, str(path))
 
 
-def read_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(
+    images_path: str | os.PathLike, labels_path: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Read an images file (N, H, W) uint8 and its labels file (N,) uint8 and check that they match.
 
     Raises:
@@ -192,9 +205,13 @@ def read_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike
     """
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise IDXError(f"{images_path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}")
+        raise IDXError(
+            f"{images_path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise IDXError(f"{labels_path}: expected uint8 labels of shape (N,), got {labels.dtype} {labels.shape}")
+        raise IDXError(
+            f"{labels_path}: expected uint8 labels of shape (N,), got {labels.dtype} {labels.shape}"
+        )
     if images.shape[0] != labels.shape[0]:
         raise IDXError(
             f"{labels_path} holds {labels.shape[0]} labels but {images_path} holds {images.shape[0]} images"
@@ -278,7 +295,9 @@ def _missing_message(name: str, searched: list[Path], why: str = "") -> str:
     return f"{msg} {why}" if why else msg
 
 
-def find_idx_files(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> dict[str, Path]:
+def find_idx_files(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool = True
+) -> dict[str, Path]:
     """Paths of the four IDX files of ``mnist`` or ``fashion-mnist``.
 
     With ``data_dir`` only that folder is searched. Otherwise: the cache folder (:func:`cache_dir`), then the

@@ -88,7 +88,12 @@ class ClassifyConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.dataset in datasets.DATASETS, "dataset", self.dataset, f"one of {', '.join(datasets.DATASETS)}")
+        require(
+            self.dataset in datasets.DATASETS,
+            "dataset",
+            self.dataset,
+            f"one of {', '.join(datasets.DATASETS)}",
+        )
         size = datasets.DATASETS[self.dataset]
         allowed = f"'all' or at least 2 distinct comma-separated labels in 0..{size - 1} ({self.dataset})"
         try:
@@ -98,7 +103,10 @@ class ClassifyConfig(RunConfig):
         ok = len(labels) >= 2 and len(set(labels)) == len(labels) and all(0 <= c < size for c in labels)
         require(ok, "classes", self.classes, allowed)
         require(
-            not self.data_dir or Path(self.data_dir).is_dir(), "data_dir", self.data_dir, "an existing folder or ''"
+            not self.data_dir or Path(self.data_dir).is_dir(),
+            "data_dir",
+            self.data_dir,
+            "an existing folder or ''",
         )
         require(
             len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
@@ -158,7 +166,9 @@ def write_pictures(stage: Path, outputs: TrainOutput, data: datasets.Dataset, co
             ax.fill_between(epochs, low, high, color=color, alpha=0.2)
             ax.plot(epochs, mean, color=color, lw=1.8, marker="o", ms=3, label=part)
         ax.set_xlabel("epoch")
-        ax.set_title(f"{'accuracy' if kind == 'acc' else 'loss'}: mean and 95% CI of {config.num_seeds} seeds")
+        ax.set_title(
+            f"{'accuracy' if kind == 'acc' else 'loss'}: mean and 95% CI of {config.num_seeds} seeds"
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -173,8 +183,15 @@ def write_pictures(stage: Path, outputs: TrainOutput, data: datasets.Dataset, co
     ax.imshow(total / np.maximum(total.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
     for i in range(c):
         for j in range(c):
-            ax.text(j, i, str(total[i, j]), ha="center", va="center", fontsize=7 if c > 5 else 9,
-                    color="white" if total[i, j] > 0.5 * total[i].sum() else "black")
+            ax.text(
+                j,
+                i,
+                str(total[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7 if c > 5 else 9,
+                color="white" if total[i, j] > 0.5 * total[i].sum() else "black",
+            )
     ax.set_xticks(range(c), data.class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(c), data.class_names, fontsize=8)
     ax.set_xlabel("predicted")

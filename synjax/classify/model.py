@@ -41,7 +41,14 @@ SURROGATES = {
 }
 #: ``surrogate_k`` used when the config gives 0. arctan's 1.0 gives the width of snntorch's ``atan()`` (alpha 2):
 #: spyx's arctan(k) backward is 1 / (pi (1 + (k pi x)^2)), snntorch's 1 / (1 + (pi x)^2).
-SURROGATE_DEFAULT_K = {"arctan": 1.0, "superspike": 25.0, "tanh": 1.0, "triangular": 2.0, "boxcar": 2.0, "ste": 0.0}
+SURROGATE_DEFAULT_K = {
+    "arctan": 1.0,
+    "superspike": 25.0,
+    "tanh": 1.0,
+    "triangular": 2.0,
+    "boxcar": 2.0,
+    "ste": 0.0,
+}
 ENCODINGS = ("direct", "rate", "latency")
 LOSSES = ("membrane_ce", "count_ce", "rate_mse", "max_membrane_ce")
 READOUTS = ("spike_count", "membrane_sum", "membrane_max")
@@ -76,7 +83,9 @@ def _torch_like_linear(fan_in: int, fan_out: int, rngs: nnx.Rngs) -> nnx.Linear:
     )
 
 
-def make_neuron(kind: str, size: int, *, beta, alpha, gamma, threshold, activation, rngs: nnx.Rngs) -> nnx.Module:
+def make_neuron(
+    kind: str, size: int, *, beta, alpha, gamma, threshold, activation, rngs: nnx.Rngs
+) -> nnx.Module:
     """One spyx neuron layer of ``size`` units. Recurrent weights are rescaled to std 1/sqrt(size).
 
     spyx initializes ``recurrent_w`` with a unit-std truncated normal, which for hundreds of units feeds back
@@ -208,9 +217,7 @@ def encode(x: jax.Array, encoding: str, time_steps: int, key: jax.Array) -> jax.
 # --------------------------------------------------------------------------------------- losses and readouts
 
 
-def loss_per_sample(
-    loss: str, spikes: jax.Array | None, membrane: jax.Array, labels: jax.Array
-) -> jax.Array:
+def loss_per_sample(loss: str, spikes: jax.Array | None, membrane: jax.Array, labels: jax.Array) -> jax.Array:
     """Loss of each sample, shape (B,).
 
     Args:

@@ -30,7 +30,9 @@ def load_data(config: ClassifyConfig) -> datasets.Dataset:
     return datasets.load(config.dataset, config.class_list, config.data_dir or None, config.download)
 
 
-def build_model(config: ClassifyConfig, in_features: int, num_classes: int, key: jax.Array) -> SpikingClassifier:
+def build_model(
+    config: ClassifyConfig, in_features: int, num_classes: int, key: jax.Array
+) -> SpikingClassifier:
     """A freshly initialized :class:`SpikingClassifier` for ``config``."""
     return SpikingClassifier(
         in_features,
@@ -81,7 +83,9 @@ def restore_model(config: ClassifyConfig, params: dict, seed: int | None = None)
             return {k: pick(tree[str(k)], v) for k, v in template.items()}
         value = jnp.asarray(tree if seed is None else tree[seed])
         if value.shape != template.shape:
-            raise ValueError(f"saved parameter of shape {value.shape} does not fit the model's {template.shape}")
+            raise ValueError(
+                f"saved parameter of shape {value.shape} does not fit the model's {template.shape}"
+            )
         return value
 
     nnx.replace_by_pure_dict(state, pick(params, nnx.to_pure_dict(state)))
@@ -211,7 +215,9 @@ def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None):
         confusion = jnp.zeros((c, c), jnp.int32).at[jnp.asarray(data.test.y), test_pred].add(1)
         extras: dict[str, Any] = {"confusion": confusion}
         if len(data.test):
-            spikes, membrane, hidden = forward(params, jnp.asarray(data.test.x[:1]), eval_key, record_hidden=True)
+            spikes, membrane, hidden = forward(
+                params, jnp.asarray(data.test.x[:1]), eval_key, record_hidden=True
+            )
             if spikes is None:
                 spikes = jnp.zeros_like(membrane)
             extras.update(

@@ -34,7 +34,9 @@ def regular_train(num_steps: int, rate: float | jax.Array = 1.0, dtype=jnp.float
     return (jnp.floor((t + 1) * rate + eps) > jnp.floor(t * rate + eps)).astype(dtype)
 
 
-def poisson_train(key: jax.Array, num_steps: int, rate: float | jax.Array = 0.5, dtype=jnp.float32) -> jax.Array:
+def poisson_train(
+    key: jax.Array, num_steps: int, rate: float | jax.Array = 0.5, dtype=jnp.float32
+) -> jax.Array:
     """Bernoulli (discrete-time Poisson) spikes: each step spikes independently with probability ``rate``.
 
     Returns:

@@ -125,8 +125,13 @@ def simulate(
     def body(carry, inputs):
         v, last_spikes, first = carry
         t, current = inputs
-        out = lif_step(v, current + lateral_inhibition(last_spikes, inhibition), beta=beta, threshold=threshold,
-                       reset=reset)
+        out = lif_step(
+            v,
+            current + lateral_inhibition(last_spikes, inhibition),
+            beta=beta,
+            threshold=threshold,
+            reset=reset,
+        )
         frac = jnp.clip((threshold - v) / jnp.maximum(out.potential - v, tiny), 0.0, 1.0)
         first = jnp.where((out.spike > 0) & jnp.isinf(first), t - 1.0 + frac, first)
         return (out.v, out.spike, first), (out.spike, out.potential)

@@ -129,7 +129,12 @@ def apply_updates(
 
 
 def _check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max) -> None:
-    for name, value in (("a_plus", a_plus), ("a_minus", a_minus), ("tau_plus", tau_plus), ("tau_minus", tau_minus)):
+    for name, value in (
+        ("a_plus", a_plus),
+        ("a_minus", a_minus),
+        ("tau_plus", tau_plus),
+        ("tau_minus", tau_minus),
+    ):
         if not value >= 0:
             raise ValueError(f"{name}={value!r} is invalid: must be >= 0")
     if bounds not in BOUNDS:
@@ -302,7 +307,9 @@ def reward_modulated_stdp(
         return RSTDPState(traces, jnp.zeros((k, n_post), weights.dtype), jnp.zeros_like(weights))
 
     def update(state: RSTDPState, pre_spikes, post_spikes) -> RSTDPState:
-        pot, dep, traces = _pair_terms(state.traces, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus)
+        pot, dep, traces = _pair_terms(
+            state.traces, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus
+        )
         return RSTDPState(traces, state.tag + pot - dep, state.eligibility)
 
     def window_tag(state: RSTDPState) -> jax.Array:

@@ -136,33 +136,68 @@ class StdpQConfig(RunConfig):
         require(self.num_episodes >= 1, "num_episodes", self.num_episodes, "an integer >= 1")
         require(self.max_steps >= 1, "max_steps", self.max_steps, "an integer >= 1")
         require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
-        require(self.reward_scale > 0 and math.isfinite(self.reward_scale), "reward_scale", self.reward_scale,
-                "a finite number > 0")
-        require(0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]")
-        for name in ("eta", "tau_e", "original_lr", "a_plus", "a_minus", "tau_plus", "tau_minus", "inhibition",
-                     "efference", "noise_start", "noise_end"):
+        require(
+            self.reward_scale > 0 and math.isfinite(self.reward_scale),
+            "reward_scale",
+            self.reward_scale,
+            "a finite number > 0",
+        )
+        require(
+            0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]"
+        )
+        for name in (
+            "eta",
+            "tau_e",
+            "original_lr",
+            "a_plus",
+            "a_minus",
+            "tau_plus",
+            "tau_minus",
+            "inhibition",
+            "efference",
+            "noise_start",
+            "noise_end",
+        ):
             value = getattr(self, name)
             require(value >= 0 and math.isfinite(value), name, value, "a finite number >= 0")
         require(self.a_plus > 0, "a_plus", self.a_plus, "a number > 0 (it normalizes the tag)")
-        require(self.trace in plasticity.TRACES, "trace", self.trace, f"one of {', '.join(plasticity.TRACES)}")
+        require(
+            self.trace in plasticity.TRACES, "trace", self.trace, f"one of {', '.join(plasticity.TRACES)}"
+        )
         require(self.eligibility_max > 0, "eligibility_max", self.eligibility_max, "a number > 0")
         require(math.isfinite(self.w_min), "w_min", self.w_min, "a finite number")
         require(math.isfinite(self.w_max), "w_max", self.w_max, "a finite number")
         require(self.w_min < self.w_max, "w_min", self.w_min, f"< w_max={self.w_max}")
-        require(self.w_min <= self.w_init_low <= self.w_init_high <= self.w_max, "w_init_low", self.w_init_low,
-                f"w_min <= w_init_low <= w_init_high={self.w_init_high} <= w_max (weights in [{self.w_min}, "
-                f"{self.w_max}])")
+        require(
+            self.w_min <= self.w_init_low <= self.w_init_high <= self.w_max,
+            "w_init_low",
+            self.w_init_low,
+            f"w_min <= w_init_low <= w_init_high={self.w_init_high} <= w_max (weights in [{self.w_min}, "
+            f"{self.w_max}])",
+        )
         require(self.bounds in ("hard", "soft"), "bounds", self.bounds, "'hard' or 'soft'")
         require(self.snn_steps >= 1, "snn_steps", self.snn_steps, "an integer >= 1")
-        require(self.encoding in encoders.ENCODINGS, "encoding", self.encoding,
-                f"one of {', '.join(encoders.ENCODINGS)}")
+        require(
+            self.encoding in encoders.ENCODINGS,
+            "encoding",
+            self.encoding,
+            f"one of {', '.join(encoders.ENCODINGS)}",
+        )
         require(0.0 < self.input_rate <= 1.0, "input_rate", self.input_rate, "spikes per time step in (0, 1]")
         require(0.0 <= self.beta <= 1.0, "beta", self.beta, "in [0, 1]")
-        require(self.threshold > 0 and math.isfinite(self.threshold), "threshold", self.threshold,
-                "a finite number > 0")
+        require(
+            self.threshold > 0 and math.isfinite(self.threshold),
+            "threshold",
+            self.threshold,
+            "a finite number > 0",
+        )
         require(self.reset in neurons.RESETS, "reset", self.reset, f"one of {', '.join(neurons.RESETS)}")
-        require(self.exploration in EXPLORATIONS, "exploration", self.exploration,
-                f"one of {', '.join(EXPLORATIONS)}")
+        require(
+            self.exploration in EXPLORATIONS,
+            "exploration",
+            self.exploration,
+            f"one of {', '.join(EXPLORATIONS)}",
+        )
         for name in ("epsilon_start", "epsilon_end"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, name, value, "a probability in [0, 1]")
@@ -176,15 +211,21 @@ class StdpQConfig(RunConfig):
             f"a positive divisor of num_episodes={self.num_episodes}",
         )
         require(self.eval_max_steps >= 1, "eval_max_steps", self.eval_max_steps, "an integer >= 1")
-        require(self.sampled_eval_episodes >= 1, "sampled_eval_episodes", self.sampled_eval_episodes,
-                "an integer >= 1")
+        require(
+            self.sampled_eval_episodes >= 1,
+            "sampled_eval_episodes",
+            self.sampled_eval_episodes,
+            "an integer >= 1",
+        )
         require(self.solve_margin >= 0.0, "solve_margin", self.solve_margin, "a number >= 0")
 
     @property
     def env_params(self) -> taxi.EnvParams:
         """Taxi params; training episodes are cut at ``max_steps`` by the env's own truncation."""
         return taxi.make_params(
-            max_steps_in_episode=self.max_steps, is_rainy=self.is_rainy, rainy_probability=self.rainy_probability
+            max_steps_in_episode=self.max_steps,
+            is_rainy=self.is_rainy,
+            rainy_probability=self.rainy_probability,
         )
 
 
@@ -224,7 +265,11 @@ def decide(key: jax.Array, weights: jax.Array, s: jax.Array, noise_std: jax.Arra
     if config.exploration == "noise":
         current = current + noise_std * jax.random.normal(k_noise, current.shape, current.dtype)
     window = neurons.simulate(
-        current, beta=config.beta, threshold=config.threshold, reset=config.reset, inhibition=config.inhibition
+        current,
+        beta=config.beta,
+        threshold=config.threshold,
+        reset=config.reset,
+        inhibition=config.inhibition,
     )
     return neurons.spike_count_winner(window), window
 
@@ -282,7 +327,11 @@ def learning_window(key, rule, weights, s, action, config: StdpQConfig) -> jax.A
     current = encoders.onehot_current(s, train, weights)
     current = current + config.efference * jax.nn.one_hot(action, taxi.NUM_ACTIONS, dtype=current.dtype)[None]
     window = neurons.simulate(
-        current, beta=config.beta, threshold=config.threshold, reset=config.reset, inhibition=config.inhibition
+        current,
+        beta=config.beta,
+        threshold=config.threshold,
+        reset=config.reset,
+        inhibition=config.inhibition,
     )
 
     def body(state, spikes):
@@ -331,7 +380,10 @@ def plasticity_step(
 
 def solve_threshold(config: StdpQConfig) -> float:
     """Greedy return that counts as solved: value-iteration optimum minus ``solve_margin`` (as tabular-q)."""
-    return optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability) - config.solve_margin
+    return (
+        optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability)
+        - config.solve_margin
+    )
 
 
 def greedy_eval(weights: jax.Array, config: StdpQConfig) -> tuple[jax.Array, jax.Array]:
@@ -418,7 +470,9 @@ def make_train(config: StdpQConfig):
         s_next, env_state, reward, terminated, truncated, info = env.step(k_env, c.env_state, a, env_params)
         done = terminated | truncated
         delta = td_error(w, s, a, reward, info["final_observation"], terminated, config)
-        w, estate = plasticity_step(k_learn, rule, cache, c.estate, w, s, a, greedy, delta, done, config, active)
+        w, estate = plasticity_step(
+            k_learn, rule, cache, c.estate, w, s, a, greedy, delta, done, config, active
+        )
         ret, length = c.ret + reward, c.length + 1
         new = Carry(
             key=key,
@@ -504,6 +558,8 @@ def make_train(config: StdpQConfig):
                 ),
                 config.sampled_eval_episodes,
             )
-        return TrainOutput(params=w, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps})
+        return TrainOutput(
+            params=w, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps}
+        )
 
     return train

@@ -152,7 +152,9 @@ def sampled_greedy_episodes(
     return ret, delivered
 
 
-def sampled_greedy_return(key: jax.Array, q: jax.Array, env_params: taxi.EnvParams, num_episodes: int) -> jax.Array:
+def sampled_greedy_return(
+    key: jax.Array, q: jax.Array, env_params: taxi.EnvParams, num_episodes: int
+) -> jax.Array:
     """Mean greedy episode return over ``num_episodes`` sampled episodes (scalar float32); jit-able."""
     return sampled_greedy_episodes(key, q, env_params, num_episodes)[0].mean()
 

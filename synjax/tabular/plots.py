@@ -54,10 +54,16 @@ def draw_policy_map(ax, q: np.ndarray, pass_loc: int, dest: int, title: str | No
             x, y = c + 0.5, r + 0.5
             if a in _ARROWS:
                 dx, dy = _ARROWS[a]
-                ax.annotate("", xy=(x + dx, y + dy), xytext=(x - dx, y - dy),
-                            arrowprops={"arrowstyle": "-|>", "lw": 1.8, "color": "black"})
+                ax.annotate(
+                    "",
+                    xy=(x + dx, y + dy),
+                    xytext=(x - dx, y - dy),
+                    arrowprops={"arrowstyle": "-|>", "lw": 1.8, "color": "black"},
+                )
             else:
-                ax.text(x, y, _LETTERS[a], ha="center", va="center", fontsize=14, fontweight="bold", color="red")
+                ax.text(
+                    x, y, _LETTERS[a], ha="center", va="center", fontsize=14, fontweight="bold", color="red"
+                )
     for i, (r, c) in enumerate(taxi.LOCS):
         ax.text(c + 0.1, r + 0.22, taxi.LOC_NAMES[i], fontsize=10, fontweight="bold", color="white")
     if pass_loc < 4:
@@ -72,7 +78,9 @@ def draw_policy_map(ax, q: np.ndarray, pass_loc: int, dest: int, title: str | No
     ax.set_xticks([])
     ax.set_yticks([])
     where = "in the taxi" if pass_loc == 4 else f"at {taxi.LOC_NAMES[pass_loc]}"
-    ax.set_title(title if title is not None else f"passenger {where}, destination {taxi.LOC_NAMES[dest]}", fontsize=10)
+    ax.set_title(
+        title if title is not None else f"passenger {where}, destination {taxi.LOC_NAMES[dest]}", fontsize=10
+    )
 
 
 def plot_policy_map(

@@ -99,7 +99,12 @@ class TabularQConfig(RunConfig):
         super().__post_init__()
         require(0.0 < self.alpha <= 1.0, "alpha", self.alpha, "in (0, 1]")
         require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
-        require(self.exploration in ("epsilon", "softmax"), "exploration", self.exploration, "'epsilon' or 'softmax'")
+        require(
+            self.exploration in ("epsilon", "softmax"),
+            "exploration",
+            self.exploration,
+            "'epsilon' or 'softmax'",
+        )
         for name in ("epsilon_start", "epsilon_end"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, name, value, "a probability in [0, 1]")
@@ -125,8 +130,15 @@ class TabularQConfig(RunConfig):
             f"a positive multiple of eval_every={self.eval_every}",
         )
         require(self.eval_max_steps >= 1, "eval_max_steps", self.eval_max_steps, "an integer >= 1")
-        require(0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]")
-        require(self.sampled_eval_episodes >= 1, "sampled_eval_episodes", self.sampled_eval_episodes, "an integer >= 1")
+        require(
+            0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]"
+        )
+        require(
+            self.sampled_eval_episodes >= 1,
+            "sampled_eval_episodes",
+            self.sampled_eval_episodes,
+            "an integer >= 1",
+        )
         require(self.chunk_steps >= 1, "chunk_steps", self.chunk_steps, "an integer >= 1")
         require(self.solve_margin >= 0.0, "solve_margin", self.solve_margin, "a number >= 0")
 
@@ -139,7 +151,9 @@ class TabularQConfig(RunConfig):
 # ---------------------------------------------------------------------------------------------- pure pieces
 
 
-def init(num_states: int = taxi.NUM_STATES, num_actions: int = taxi.NUM_ACTIONS, value: float = 0.0) -> jax.Array:
+def init(
+    num_states: int = taxi.NUM_STATES, num_actions: int = taxi.NUM_ACTIONS, value: float = 0.0
+) -> jax.Array:
     """The initial table: (num_states, num_actions) float32 filled with ``value``."""
     return jnp.full((num_states, num_actions), value, jnp.float32)
 
@@ -175,13 +189,20 @@ def select_action(u: jax.Array, q_s: jax.Array, param: jax.Array, exploration: E
     raise ValueError(f"exploration={exploration!r} is invalid: must be 'epsilon' or 'softmax'")
 
 
-def td_error(q_sa: jax.Array, reward: jax.Array, next_max: jax.Array, terminated: jax.Array, gamma: float) -> jax.Array:
+def td_error(
+    q_sa: jax.Array, reward: jax.Array, next_max: jax.Array, terminated: jax.Array, gamma: float
+) -> jax.Array:
     """``reward + gamma * next_max * (1 - terminated) - q_sa``: a terminal transition does not bootstrap."""
     return reward + gamma * jnp.where(terminated, 0.0, next_max) - q_sa
 
 
 def apply_td(
-    q: jax.Array, obs: jax.Array, action: jax.Array, delta: jax.Array, alpha: float, mask: jax.Array | None = None
+    q: jax.Array,
+    obs: jax.Array,
+    action: jax.Array,
+    delta: jax.Array,
+    alpha: float,
+    mask: jax.Array | None = None,
 ) -> jax.Array:
     """``q[s, a] += alpha * delta`` for a batch (B,) of transitions, ``mask`` (B,) bool selecting the applied ones.
 
@@ -221,7 +242,11 @@ def update(
     """
     chex.assert_rank(q, 2)
     obs, action = jnp.atleast_1d(obs), jnp.atleast_1d(action)
-    reward, next_obs, terminated = jnp.atleast_1d(reward), jnp.atleast_1d(next_obs), jnp.atleast_1d(terminated)
+    reward, next_obs, terminated = (
+        jnp.atleast_1d(reward),
+        jnp.atleast_1d(next_obs),
+        jnp.atleast_1d(terminated),
+    )
     delta = td_error(q[obs, action], reward, jnp.max(q[next_obs], axis=-1), terminated, gamma)
     return apply_td(q, obs, action, delta, alpha, None if mask is None else jnp.atleast_1d(mask))
 
@@ -243,7 +268,13 @@ def dynamics_table(is_rainy: bool = False, rainy_probability: float = 0.8) -> np
     p = m.prob
     c0 = np.where(p[..., 1] + p[..., 2] > 0, p[..., 0], 2.0)
     c1 = np.where(p[..., 2] > 0, p[..., 0] + p[..., 1], 2.0)
-    cols = [m.next.astype(np.float64), c0[..., None], c1[..., None], m.reward[..., None], m.terminal[..., None]]
+    cols = [
+        m.next.astype(np.float64),
+        c0[..., None],
+        c1[..., None],
+        m.reward[..., None],
+        m.terminal[..., None],
+    ]
     return np.concatenate(cols, -1).reshape(taxi.NUM_STATES * taxi.NUM_ACTIONS, 7).astype(np.float32)
 
 
@@ -279,7 +310,10 @@ def model_reset(u: jax.Array) -> jax.Array:
 
 def solve_threshold(config: TabularQConfig) -> float:
     """Greedy return at which a seed counts as solved: the value-iteration optimum minus ``solve_margin``."""
-    return optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability) - config.solve_margin
+    return (
+        optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability)
+        - config.solve_margin
+    )
 
 
 def greedy_eval(q: jax.Array, config: TabularQConfig) -> tuple[jax.Array, jax.Array]:
@@ -336,7 +370,9 @@ def step_uniforms(bits: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     w0 = bits[..., 0]
     u_select = jnp.stack([(w0 >> 16).astype(jnp.float32), (w0 & 0xFFFF).astype(jnp.float32)], -1) * 2.0**-16
     u_start = (bits[..., 1] >> 8).astype(jnp.float32) * 2.0**-24
-    u_rain = (bits[..., 2] >> 8).astype(jnp.float32) * 2.0**-24 if bits.shape[-1] > 2 else jnp.zeros_like(u_start)
+    u_rain = (
+        (bits[..., 2] >> 8).astype(jnp.float32) * 2.0**-24 if bits.shape[-1] > 2 else jnp.zeros_like(u_start)
+    )
     return u_select, u_start, u_rain
 
 
@@ -431,7 +467,10 @@ def make_train(config: TabularQConfig):
     if config.exploration == "epsilon":
         param_name, sched = "epsilon", (config.epsilon_start, config.epsilon_decay, config.epsilon_end)
     else:
-        param_name, sched = "temperature", (config.temperature_start, config.temperature_decay, config.temperature_end)
+        param_name, sched = (
+            "temperature",
+            (config.temperature_start, config.temperature_decay, config.temperature_end),
+        )
     # About 20 progress reports: each carries the (batched) greedy return, which pins it after the stretch's
     # work but costs one host callback per seed.
     report_every = max(1, num_points // 20) * config.eval_every
@@ -458,7 +497,9 @@ def make_train(config: TabularQConfig):
         # seed is unfinished, and a finished seed's chunk is a no-op by construction (every env is idle, so
         # nothing changes) and its key is not advanced: each seed's numbers do not depend on its batch-mates.
         c, key, quota = jax.tree.map(
-            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))), (c, key, quota), tuple(in_batched)
+            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
+            (c, key, quota),
+            tuple(in_batched),
         )
 
         def unfinished(c):
@@ -473,7 +514,9 @@ def make_train(config: TabularQConfig):
             c = jax.vmap(chunk)(c, bits, quota)
             return c, jnp.where(live[:, None], jax.random.key_data(new_key), raw)
 
-        c, raw = jax.lax.while_loop(lambda ck: jnp.any(unfinished(ck[0])), body, (c, jax.random.key_data(key)))
+        c, raw = jax.lax.while_loop(
+            lambda ck: jnp.any(unfinished(ck[0])), body, (c, jax.random.key_data(key))
+        )
         out = (c, jax.random.wrap_key_data(raw, impl=impl))
         return out, jax.tree.map(lambda _: True, out)
 

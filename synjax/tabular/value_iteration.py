@@ -54,7 +54,9 @@ def sparse_model(is_rainy: bool = False, rainy_probability: float = 0.8) -> Spar
     prob = np.take_along_axis(P, order, axis=-1)
     if not np.allclose(prob.sum(-1), 1.0, atol=1e-12):
         raise AssertionError("Taxi has more than 3 outcomes for some (state, action)")
-    model = SparseModel(order.astype(np.int32), prob, R.astype(np.float64), T.astype(bool), taxi.start_states())
+    model = SparseModel(
+        order.astype(np.int32), prob, R.astype(np.float64), T.astype(bool), taxi.start_states()
+    )
     for a in model:
         a.setflags(write=False)
     return model
@@ -103,10 +105,14 @@ def value_iteration(
         v = v_new
         if residual <= tol:
             return ValueIterationResult(_backup(model, v, gamma), v, it, residual)
-    raise RuntimeError(f"value iteration did not converge to {tol} in {max_iters} sweeps (last change {residual})")
+    raise RuntimeError(
+        f"value iteration did not converge to {tol} in {max_iters} sweeps (last change {residual})"
+    )
 
 
-def bellman_residual(q: np.ndarray, gamma: float, is_rainy: bool = False, rainy_probability: float = 0.8) -> float:
+def bellman_residual(
+    q: np.ndarray, gamma: float, is_rainy: bool = False, rainy_probability: float = 0.8
+) -> float:
     """max |Q - T Q| of a (500, 6) table under the optimal Bellman operator (0 for Q*)."""
     model = sparse_model(is_rainy, rainy_probability)
     q = np.asarray(q, np.float64)
@@ -129,7 +135,9 @@ def optimal_finite_horizon_values(
     return v
 
 
-def optimal_start_return(max_steps: int = 200, is_rainy: bool = False, rainy_probability: float = 0.8) -> float:
+def optimal_start_return(
+    max_steps: int = 200, is_rainy: bool = False, rainy_probability: float = 0.8
+) -> float:
     """The optimal undiscounted expected episode return from a uniform start (mean of V*_H over the 300 starts).
 
     Dry Taxi: 8.4633... (= 20 minus the mean shortest number of moves and pickups before the final drop-off).
