@@ -40,6 +40,14 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "spiking STDP + Q hybrid on Taxi-v4: synaptic Q-values, reward-modulated STDP",
     ),
     "dqn": ("synjax.agents.dqn", "DQN on discrete-action JAX envs; seeds and --lr sweeps vmapped in one jit"),
+    "atari": (
+        "synjax.host.atari",
+        "A2C/PPO on an Atari game (ALE vector env on the host, jitted agents): --game breakout --algo a2c",
+    ),
+    "carracing": (
+        "synjax.host.carracing",
+        "PPO/A2C on CarRacing-v3 pixels (Gymnasium vector env on the host, jitted agents): --algo ppo",
+    ),
 }
 
 
@@ -55,7 +63,9 @@ def _usage() -> str:
 
 
 def _pop_preset(args: list[str], presets: dict) -> tuple[str, list[str]]:
-    rest, preset = [], next(iter(presets))
+    """``--preset NAME`` taken out of ``args``; without it, a preset named like the ``--algo`` value (the host
+    experiments name their presets by algorithm), else the first preset."""
+    rest, preset = [], None
     i = 0
     while i < len(args):
         arg = args[i]
@@ -67,6 +77,10 @@ def _pop_preset(args: list[str], presets: dict) -> tuple[str, list[str]]:
             continue
         rest.append(arg)
         i += 1
+    if preset is None:
+        algo = [rest[j + 1] for j, a in enumerate(rest[:-1]) if a == "--algo"]
+        algo += [a.split("=", 1)[1] for a in rest if a.startswith("--algo=")]
+        preset = algo[-1] if algo and algo[-1] in presets else next(iter(presets))
     return preset, rest
 
 
@@ -85,7 +99,7 @@ def parse(name: str, args: Sequence[str]):
         config = tyro.cli(
             type(default), default=default, args=rest, prog=f"synjax {name}", description=description
         )
-    except ValueError as e:  # a config __post_init__ check
+    except (ValueError, ImportError) as e:  # a config __post_init__ check, a missing optional dependency
         raise SystemExit(f"synjax {name}: error: {e}") from None
     return module, config
 
@@ -103,9 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, config = parse(name, argv[1:])
     try:
         path, _ = module.run(config)
-    except (FileExistsError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as e:
+    except (
+        FileExistsError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+        ValueError,
+        ImportError,
+    ) as e:
         print(f"synjax {name}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"synjax {name}: interrupted", file=sys.stderr)
+        return 130
     if path is not None:
         summary = json.loads((path / "summary.json").read_text())
         finals = {

@@ -94,7 +94,9 @@ def make_optimizer(config: A2CConfig, num_updates: int) -> optax.GradientTransfo
     return optax.flatten(optax.chain(optax.clip_by_global_norm(config.max_grad_norm), opt))
 
 
-def _update(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
+def update_step(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
+    """One A2C gradient step on ``batch`` with ``config``'s settings (``key`` and ``i`` unused); the ``Update``
+    of :func:`synjax.agents.common.make_actor_critic_train`, reused by the host loop."""
     del key, i
     return a2c_update(
         apply, tx, params, opt_state, batch,
@@ -104,7 +106,7 @@ def _update(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
 
 def make_train(config: A2CConfig):
     """``train(key) -> TrainOutput`` for one seed (see :func:`synjax.agents.common.make_actor_critic_train`)."""
-    return common.make_actor_critic_train(config, make_optimizer, _update, METRICS)
+    return common.make_actor_critic_train(config, make_optimizer, update_step, METRICS)
 
 
 def run(config: A2CConfig):

@@ -153,7 +153,9 @@ def make_optimizer(config: PPOConfig, num_updates: int) -> optax.GradientTransfo
     )
 
 
-def _update(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
+def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
+    """One PPO update of ``batch`` with ``config``'s settings (clip range annealed by update index ``i``);
+    the ``Update`` of :func:`synjax.agents.common.make_actor_critic_train`, reused by the host loop."""
     clip = config.clip_eps * (1.0 - i / config.num_updates) if config.anneal_clip else config.clip_eps
     return ppo_update(
         apply, tx, params, opt_state, batch, key,
@@ -164,7 +166,7 @@ def _update(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
 
 def make_train(config: PPOConfig):
     """``train(key) -> TrainOutput`` for one seed (see :func:`synjax.agents.common.make_actor_critic_train`)."""
-    return common.make_actor_critic_train(config, make_optimizer, _update, METRICS)
+    return common.make_actor_critic_train(config, make_optimizer, update_step, METRICS)
 
 
 def run(config: PPOConfig):

@@ -1,0 +1,142 @@
+"""``run_host``: a host-loop experiment from config to results folder, with checkpoints and ``--resume``.
+
+The results folder holds, besides the runner's files (config.json, metrics.csv, summary.json, curves.png,
+params.msgpack), ``checkpoint.msgpack`` (to continue the run) and ``episode.gif`` (one evaluation game of seed 0).
+While training runs, the folder holds only the latest checkpoint; the rest is written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from synjax import results
+from synjax.experiment import seed_keys
+from synjax.host import checkpoint, loop
+from synjax.host.envs import HostEnv
+
+#: ``make_env(config, num_envs, evaluation) -> HostEnv``.
+MakeEnv = Callable[[Any, int, bool], HostEnv]
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    return results._jsonable(config)  # the same JSON form as config.json
+
+
+def _out_dir(name: str, config: loop.HostConfig) -> tuple[Path, dict[str, Any] | None]:
+    """The results folder and, when resuming, the checkpoint's raw state; every check before any training."""
+    if config.resume:
+        saved_config, raw = checkpoint.read(config.resume)
+        if saved_config.get("experiment", name) != name:
+            raise ValueError(
+                f"--resume {config.resume}: a checkpoint of {saved_config['experiment']!r}, not {name!r}"
+            )
+        saved_config = {k: v for k, v in saved_config.items() if k != "experiment"}
+        diff = checkpoint.config_difference(saved_config, _config_dict(config))
+        if diff:
+            raise ValueError(
+                f"--resume {config.resume}: the checkpoint was made with another config; differences "
+                f"(checkpoint -> now): {'; '.join(diff)}"
+            )
+        out = Path(config.out or config.resume)
+        if out.resolve() != Path(config.resume).resolve():
+            results.check_out_dir(out, config.overwrite)
+        return out, raw
+    out = Path(config.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    results.check_out_dir(out, config.overwrite)
+    return out, None
+
+
+def _warm_up(agent: loop.Agent, config: loop.HostConfig, env: HostEnv, state: loop.TrainState) -> float:
+    """Compile act, value and update on throwaway inputs; returns the seconds spent."""
+    t0 = time.perf_counter()
+    s, e = config.num_seeds, config.num_envs
+    obs = np.zeros((s, e, *env.obs_shape), np.uint8)
+    params, opt_state = agent.init(state.keys)
+    action, _, _, keys = agent.act(params, obs, state.keys)
+    agent.value(params, obs)
+    agent.mode(params, obs)
+    t = config.num_steps
+    rollout = {
+        "obs": np.zeros((t, *obs.shape), np.uint8),
+        "action": np.zeros((t, *action.shape), action.dtype),
+        "log_prob": np.zeros((t, s, e), np.float32),
+        "value": np.zeros((t, s, e), np.float32),
+        "reward": np.zeros((t, s, e), np.float32),
+        "done": np.zeros((t, s, e), np.float32),
+    }
+    jax.block_until_ready(agent.update(params, opt_state, rollout, obs, keys, 0))
+    return time.perf_counter() - t0
+
+
+def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Path, dict[str, Any]]:
+    """Train ``config`` on ``make_env``'s environments, evaluate, write the results folder.
+
+    Returns ``(folder, {"eval_scores": (S, E) or None, "history": loop.History})``. On Ctrl-C the latest state
+    is saved to ``folder/checkpoint.msgpack`` and KeyboardInterrupt propagates.
+    """
+    out, raw = _out_dir(name, config)
+    env = make_env(config, config.num_seeds * config.num_envs, False)
+    try:
+        agent = loop.make_agent(config, env)
+        state = loop.checkpoint_tree_template(agent, config, seed_keys(config.seed, config.num_seeds))
+        if raw is not None:
+            state = loop.TrainState.from_tree(state, checkpoint.restore(state.to_tree(), raw, config.resume))
+        compile_s = _warm_up(agent, config, env, state)
+        saved_config = {"experiment": name, **_config_dict(config)}
+
+        def save(s: loop.TrainState, folder: Path = out) -> Path:
+            return checkpoint.save(folder, saved_config, s.to_tree())
+
+        from tqdm.auto import tqdm
+
+        total = config.num_seeds * config.env_steps
+        with tqdm(total=total, initial=config.num_seeds * state.update * config.batch_size, unit="step",
+                  unit_scale=True, desc=name, disable=not config.progress, dynamic_ncols=True) as bar:  # fmt: skip
+            try:
+                state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar)
+            except KeyboardInterrupt:
+                print(
+                    f"\ninterrupted at update {state.update}: checkpoint in {out}; continue with "
+                    f"--resume {out}",
+                    file=sys.stderr,
+                )
+                raise
+    finally:
+        env.close()
+
+    scores, frames = None, []
+    if config.eval_episodes:
+        eval_env = make_env(config, config.num_seeds * config.eval_episodes, True)
+        try:
+            scores, frames = loop.evaluate(
+                eval_env, agent, state.params, config.num_seeds, jax.random.key(config.seed + 1),
+                config.eval_deterministic, loop.env_seed(config, -1), record=config.gif,
+            )  # fmt: skip
+        finally:
+            eval_env.close()
+
+    history = state.history
+
+    def extra_files(stage: Path) -> None:
+        save(state, stage)
+        if frames:
+            loop.write_gif(stage / "episode.gif", frames)
+
+    final = {"train_score": history.metrics["train_score"][:, -1]}
+    if scores is not None:
+        final = {"eval_score": scores.mean(axis=1), **final}
+    results.write_run(
+        out, experiment=name, config=config, steps=history.steps, metrics=history.metrics, final=final,
+        params=state.params, wall_time_s=state.wall_time_s, compile_time_s=compile_s,
+        total_steps=config.num_seeds * state.update * config.batch_size, overwrite=True,
+        extra={"eval_scores": None if scores is None else scores.tolist(), "updates": state.update},
+        extra_files=extra_files,
+    )  # fmt: skip
+    return out, {"eval_scores": scores, "history": history}

@@ -1,0 +1,420 @@
+"""The host loop: Gymnasium-side vector environments stepped in Python, acting and updating in jitted JAX.
+
+N seeds x E environments form one vector environment of N*E copies (environment ``s * E + e`` belongs to seed
+``s``). Every seed has its own network state, optimizer state and PRNG key; acting and updating are ``vmap``-ed
+over the seed axis, so a seed sweep costs one loop. The losses, the optimizers and the update steps are those of
+:mod:`synjax.agents.ppo` / :mod:`synjax.agents.a2c` (the JAX-environment agents), applied to a
+:class:`synjax.agents.networks.ConvActorCritic`.
+
+One iteration: ``num_steps`` vector steps, each one jitted call ``act(params, obs, keys)`` and one environment
+step; then one jitted call ``update`` that turns the rollout into GAE advantages and runs the algorithm's update.
+A time limit's cut (``truncated``) is bootstrapped on the host with the critic's value of the final observation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from synjax.agents import a2c, common, ppo
+from synjax.agents.networks import ConvActorCritic
+from synjax.experiment import RunConfig, require
+from synjax.host.envs import HostEnv
+
+ALGOS = {"ppo": ppo, "a2c": a2c}
+
+
+@dataclasses.dataclass(frozen=True)
+class HostConfig(RunConfig):
+    """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.common.ActorCriticConfig`).
+
+    Attributes:
+      algo: ``"ppo"`` or ``"a2c"``.
+      total_timesteps: agent steps (actions) per seed; ``ceil(total / (num_envs * num_steps))`` updates.
+      num_envs: environments per seed.
+      num_steps: rollout length per environment per update.
+      lr, anneal_lr, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, norm_adv: as for the JAX agents.
+      update_epochs, num_minibatches, clip_eps, anneal_clip, vf_clip: PPO only (``num_minibatches`` must divide
+        ``num_envs * num_steps``).
+      optimizer, rms_alpha, opt_eps: A2C only (``"rmsprop"`` with torch-style eps, or ``"adam"``).
+      log_std_init: initial log std of a Gaussian head (continuous actions).
+      features: width of the CNN's last layer.
+      log_every: updates between learning-curve points.
+      checkpoint_every: updates between checkpoints (also written on Ctrl-C and at the end); 0 = only those.
+      eval_episodes: games per seed played by the trained policy at the end (true scores).
+      eval_deterministic: evaluate the policy's mode instead of sampling from it.
+      gif: write ``episode.gif``, one evaluation game of seed 0.
+      resume: a run folder whose checkpoint to continue (``out`` defaults to it).
+    """
+
+    num_seeds: int = 1
+    algo: str = "a2c"
+    total_timesteps: int = 100_000
+    num_envs: int = 4
+    num_steps: int = 5
+    lr: float = 7e-4
+    anneal_lr: bool = False
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    norm_adv: bool = False
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    clip_eps: float = 0.1
+    anneal_clip: bool = False
+    vf_clip: float = 0.0
+    optimizer: str = "rmsprop"
+    rms_alpha: float = 0.99
+    opt_eps: float = 1e-5
+    log_std_init: float = 0.0
+    features: int = 512
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    eval_episodes: int = 10
+    eval_deterministic: bool = False
+    gif: bool = True
+    resume: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.algo in ALGOS, "algo", self.algo, f"one of {', '.join(ALGOS)}")
+        for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "features", "log_every"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        if self.algo == "ppo":
+            require(
+                self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,
+                "num_minibatches", self.num_minibatches,
+                f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}",
+            )  # fmt: skip
+        for name in ("lr", "max_grad_norm", "clip_eps", "opt_eps"):
+            require(getattr(self, name) > 0, name, getattr(self, name), "a float > 0")
+        for name in ("gamma", "gae_lambda"):
+            require(0 <= getattr(self, name) <= 1, name, getattr(self, name), "a float in [0, 1]")
+        for name in ("ent_coef", "vf_coef", "vf_clip"):
+            require(getattr(self, name) >= 0, name, getattr(self, name), "a float >= 0")
+        require(0 < self.rms_alpha < 1, "rms_alpha", self.rms_alpha, "a float in (0, 1)")
+        require(
+            self.optimizer in a2c.OPTIMIZERS,
+            "optimizer",
+            self.optimizer,
+            f"one of {', '.join(a2c.OPTIMIZERS)}",
+        )
+        require(math.isfinite(self.log_std_init), "log_std_init", self.log_std_init, "a finite float")
+        require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0")
+        require(
+            self.eval_episodes >= 0,
+            "eval_episodes",
+            self.eval_episodes,
+            "an integer >= 0 (0 = no evaluation)",
+        )
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per seed per update: ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return -(-self.total_timesteps // self.batch_size)
+
+    @property
+    def env_steps(self) -> int:
+        """Agent steps one seed takes: ``num_updates * batch_size``."""
+        return self.num_updates * self.batch_size
+
+
+@dataclasses.dataclass
+class Agent:
+    """The jitted functions of one config (all vmapped over the seed axis S).
+
+    Attributes:
+      init: ``keys (S,) -> (params, opt_state)``.
+      act: ``(params, obs (S, E, C, H, W), keys (S,)) -> (action (S, E[, A]), log_prob (S, E), value (S, E), keys)``.
+      mode: ``(params, obs (S, E, ...)) -> deterministic action``.
+      value: ``(params, obs (S, E, ...)) -> (S, E)``.
+      update: ``(params, opt_state, rollout, last_obs, keys, i) -> (params, opt_state, metrics (S,) each, keys)``.
+    """
+
+    init: Callable
+    act: Callable
+    mode: Callable
+    value: Callable
+    update: Callable
+    metric_names: tuple[str, ...]
+
+
+def make_agent(config: HostConfig, env: HostEnv) -> Agent:
+    """Network, optimizer and jitted functions for ``config`` on ``env`` (see :class:`Agent`)."""
+    algo = ALGOS[config.algo]
+    bounds = None if env.action_bounds is None else tuple(jnp.asarray(b) for b in env.action_bounds)
+
+    def build(key: jax.Array) -> ConvActorCritic:
+        return ConvActorCritic(
+            env.obs_shape, env.action_dim, continuous=env.continuous, log_std_init=config.log_std_init,
+            features=config.features, rngs=nnx.Rngs(params=key),
+        )  # fmt: skip
+
+    graphdef, _ = nnx.split(jax.eval_shape(lambda: build(jax.random.key(0))))
+    tx = algo.make_optimizer(config, config.num_updates)
+
+    def apply(params, obs):
+        return nnx.merge(graphdef, params)(obs)
+
+    def init(key):
+        params = nnx.state(build(key))
+        return params, tx.init(params)
+
+    def act(params, obs, key):
+        key, sample_key = jax.random.split(key)
+        dist, value = apply(params, obs)
+        action = dist.sample(seed=sample_key)
+        return action, dist.log_prob(action), value, key
+
+    def mode(params, obs):
+        return common.deterministic_action(apply(params, obs)[0], bounds)
+
+    def update(params, opt_state, rollout, last_obs, key, i):
+        key, update_key = jax.random.split(key)
+        last_value = apply(params, last_obs)[1]
+        adv, ret = common.gae(
+            rollout["reward"], rollout["value"], rollout["done"], last_value, config.gamma, config.gae_lambda
+        )
+        t, n = rollout["reward"].shape
+        flat = lambda x: x.reshape((t * n, *x.shape[2:]))
+        batch = common.Batch(
+            flat(rollout["obs"]), flat(rollout["action"]), flat(rollout["log_prob"]), flat(rollout["value"]),
+            flat(adv), flat(ret),
+        )  # fmt: skip
+        params, opt_state, metrics = algo.update_step(
+            config, apply, tx, params, opt_state, batch, update_key, i
+        )
+        return params, opt_state, metrics, key
+
+    rollout_axes = 1  # rollouts arrive time-major (T, S, E, ...): the seed axis is 1
+    return Agent(
+        init=jax.jit(jax.vmap(init)),
+        act=jax.jit(jax.vmap(act)),
+        mode=jax.jit(jax.vmap(mode)),
+        value=jax.jit(jax.vmap(lambda p, o: apply(p, o)[1])),
+        update=jax.jit(jax.vmap(update, in_axes=(0, 0, rollout_axes, 0, 0, None)), donate_argnums=(0, 1)),
+        metric_names=algo.METRICS,
+    )
+
+
+def clip_actions(action: np.ndarray, env: HostEnv) -> np.ndarray:
+    """Actions as the environment takes them: Gaussian samples clipped to the action box."""
+    if env.action_bounds is None:
+        return action
+    return np.clip(action, *env.action_bounds)
+
+
+@dataclasses.dataclass
+class History:
+    """Learning curve so far: ``steps`` (P,) agent steps per seed; ``metrics`` name -> (S, P)."""
+
+    steps: np.ndarray
+    metrics: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, num_seeds: int, names: tuple[str, ...]) -> History:
+        return cls(np.zeros((0,), np.int64), {n: np.zeros((num_seeds, 0), np.float32) for n in names})
+
+    def append(self, step: int, values: dict[str, np.ndarray]) -> None:
+        self.steps = np.append(self.steps, step)
+        for name, v in values.items():
+            self.metrics[name] = np.concatenate(
+                [self.metrics[name], np.asarray(v, np.float32)[:, None]], axis=1
+            )
+
+
+class ScoreBook:
+    """True game scores per seed: the games ended since the last curve point and the recent ones."""
+
+    def __init__(self, num_seeds: int, envs_per_seed: int, recent: int = 20):
+        self.num_seeds, self.envs_per_seed = num_seeds, envs_per_seed
+        self.pending: list[list[float]] = [[] for _ in range(num_seeds)]
+        self.last = np.full(num_seeds, np.nan, np.float32)
+        self.recent: deque[float] = deque(maxlen=recent)
+
+    def add(self, game_over: np.ndarray, score: np.ndarray) -> None:
+        for i in np.flatnonzero(game_over):
+            self.pending[i // self.envs_per_seed].append(float(score[i]))
+            self.recent.append(float(score[i]))
+
+    def point(self) -> np.ndarray:
+        """Mean score per seed of the games ended since the last call (the previous value where none ended)."""
+        for s, scores in enumerate(self.pending):
+            if scores:
+                self.last[s] = np.mean(scores)
+        self.pending = [[] for _ in range(self.num_seeds)]
+        return self.last.copy()
+
+
+@dataclasses.dataclass
+class TrainState:
+    """What a checkpoint holds."""
+
+    params: Any
+    opt_state: Any
+    keys: jax.Array
+    update: int
+    wall_time_s: float
+    history: History
+
+    def to_tree(self) -> dict[str, Any]:
+        return {
+            "params": nnx.to_pure_dict(self.params),
+            "opt_state": self.opt_state,
+            "keys": np.asarray(jax.random.key_data(self.keys)),
+            "update": self.update,
+            "wall_time_s": self.wall_time_s,
+            "steps": self.history.steps,
+            "metrics": self.history.metrics,
+        }
+
+    @classmethod
+    def from_tree(cls, template: TrainState, tree: dict[str, Any]) -> TrainState:
+        params = jax.tree.map(lambda x: x, template.params)
+        nnx.replace_by_pure_dict(params, tree["params"])
+        return cls(
+            params=jax.tree.map(jnp.asarray, params),
+            opt_state=jax.tree.map(jnp.asarray, tree["opt_state"]),
+            keys=jax.random.wrap_key_data(jnp.asarray(tree["keys"], jnp.uint32)),
+            update=int(tree["update"]),
+            wall_time_s=float(tree["wall_time_s"]),
+            history=History(
+                np.asarray(tree["steps"]), {k: np.asarray(v) for k, v in tree["metrics"].items()}
+            ),
+        )
+
+
+def env_seed(config: HostConfig, stream: int) -> int:
+    """Seed of environment 0 for (config.seed, stream); stream = update index at (re)start, or -1 for evaluation."""
+    return int(np.random.SeedSequence([config.seed, stream + 1]).generate_state(1)[0] % (2**31 - 2**20))
+
+
+def train(
+    config: HostConfig,
+    env: HostEnv,
+    agent: Agent,
+    state: TrainState,
+    *,
+    on_checkpoint: Callable[[TrainState], None],
+    progress: Any = None,
+) -> TrainState:
+    """Run updates ``state.update .. config.num_updates - 1`` on ``env`` (all seeds' environments).
+
+    Writes a curve point every ``log_every`` updates (and after the last), calls ``on_checkpoint`` every
+    ``checkpoint_every`` updates and, before re-raising, on KeyboardInterrupt. ``progress``: a tqdm-like bar
+    (``update(n)``, ``set_postfix``) counting agent steps of all seeds, or None.
+    """
+    s, e, t = config.num_seeds, config.num_envs, config.num_steps
+    obs = env.reset(env_seed(config, state.update))
+    book = ScoreBook(s, e)
+    shape = lambda x: x.reshape((s, e, *x.shape[1:]))
+    params, opt_state, keys = state.params, state.opt_state, state.keys
+    start = time.perf_counter() - state.wall_time_s
+    u = state.update
+    try:
+        while u < config.num_updates:
+            rollout = {k: [] for k in ("obs", "action", "log_prob", "value", "reward", "done")}
+            for _ in range(t):
+                action, log_prob, value, keys = agent.act(params, shape(obs), keys)
+                action_np = np.asarray(action).reshape((s * e, *action.shape[2:]))
+                step = env.step(clip_actions(action_np, env))
+                reward = step.reward
+                cut = step.truncated & ~step.terminated
+                if cut.any():  # a time limit: credit the value of the state it cut off
+                    final_value = np.asarray(agent.value(params, shape(step.final_obs))).reshape(-1)
+                    reward = reward + config.gamma * np.where(cut, final_value, 0.0).astype(np.float32)
+                done = step.terminated | step.truncated
+                for k, v in (("obs", shape(obs)), ("action", action), ("log_prob", log_prob), ("value", value),
+                             ("reward", shape(reward)), ("done", shape(done))):  # fmt: skip
+                    rollout[k].append(np.asarray(v))
+                book.add(step.game_over, step.score)
+                obs = step.obs
+            batch = {k: np.stack(v) for k, v in rollout.items()}  # (T, S, E, ...)
+            batch["done"] = batch["done"].astype(np.float32)
+            params, opt_state, metrics, keys = agent.update(params, opt_state, batch, shape(obs), keys, u)
+            u += 1
+            if progress is not None:
+                progress.update(s * e * t)
+                if book.recent:
+                    progress.set_postfix({"score": f"{np.mean(book.recent):.3g}"}, refresh=False)
+            if u % config.log_every == 0 or u == config.num_updates:
+                point = {"train_score": book.point(), **{k: np.asarray(v) for k, v in metrics.items()}}
+                state.history.append(u * config.batch_size, point)
+            if config.checkpoint_every and u % config.checkpoint_every == 0 and u < config.num_updates:
+                state = TrainState(params, opt_state, keys, u, time.perf_counter() - start, state.history)
+                on_checkpoint(state)
+    except KeyboardInterrupt:
+        on_checkpoint(TrainState(params, opt_state, keys, u, time.perf_counter() - start, state.history))
+        raise
+    return TrainState(params, opt_state, keys, u, time.perf_counter() - start, state.history)
+
+
+def evaluate(
+    env: HostEnv,
+    agent: Agent,
+    params: Any,
+    num_seeds: int,
+    key: jax.Array,
+    deterministic: bool,
+    seed: int,
+    record: bool = False,
+    max_record: int = 3000,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One game per environment of ``env`` (``num_seeds`` x E of them, E = games per seed) with the trained
+    policies: ``(scores (S, E) true game scores, frames)``; ``frames`` (when ``record``) are the last frame of each
+    observation of environment 0 (seed 0) until its game ends, at most ``max_record``."""
+    e = env.num_envs // num_seeds
+    shape = lambda x: x.reshape((num_seeds, e, *x.shape[1:]))
+    obs = env.reset(seed)
+    keys = jax.random.split(key, num_seeds)
+    scores = np.full(env.num_envs, np.nan, np.float32)
+    frames = [obs[0, -1].copy()] if record else []
+    recording = record
+    while np.isnan(scores).any():
+        if deterministic:
+            action = agent.mode(params, shape(obs))
+        else:
+            action, _, _, keys = agent.act(params, shape(obs), keys)
+        action = np.asarray(action).reshape((env.num_envs, *np.shape(action)[2:]))
+        step = env.step(clip_actions(action, env))
+        first = step.game_over & np.isnan(scores)
+        scores[first] = step.score[first]
+        obs = step.obs
+        if recording:
+            if step.game_over[0] or len(frames) >= max_record:
+                recording = False
+            else:
+                frames.append(obs[0, -1].copy())
+    return scores.reshape(num_seeds, e), frames
+
+
+def write_gif(path, frames: list[np.ndarray], fps: int = 30, scale: int = 2) -> None:
+    """Animated GIF of grayscale ``frames`` (H, W) uint8, upscaled ``scale`` times (Pillow)."""
+    from PIL import Image
+
+    images = [
+        Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames
+    ]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def checkpoint_tree_template(agent: Agent, config: HostConfig, keys: jax.Array) -> TrainState:
+    """A fresh :class:`TrainState` (update 0, empty history): the start of a run and the template of a restore."""
+    params, opt_state = agent.init(keys)
+    names = ("train_score", *agent.metric_names)
+    return TrainState(params, opt_state, keys, 0, 0.0, History.empty(config.num_seeds, names))

@@ -1,0 +1,285 @@
+"""The Gymnasium host loop: ALE and CarRacing wrappers, the CNN, training, checkpoints and resume, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from synjax import results
+from synjax.agents.networks import ConvActorCritic, NatureCNN
+from synjax.cli import main
+from synjax.host import atari, carracing, checkpoint, envs, loop
+from synjax.host.experiment import run_host
+
+# ------------------------------------------------------------------------------------------ a tiny fake env
+
+
+class Bandit(envs.HostEnv):
+    """A contextual bandit with pixel observations: each step shows an all-dark (64) or all-light (192) 36x36
+    stack; action 1 is right on light and 0 on dark (reward 1, else 0). Episodes last ``length`` steps and end truncated."""
+
+    def __init__(self, num_envs: int, length: int = 8):
+        self.num_envs, self.obs_shape, self.continuous, self.action_dim = num_envs, (2, 36, 36), False, 2
+        self.length = length
+        super().__init__()
+
+    def _frames(self) -> np.ndarray:
+        return np.broadcast_to(
+            (64 + self.white * 128).astype(np.uint8)[:, None, None, None], (self.num_envs, 2, 36, 36)
+        )
+
+    def _reset(self, seed: int) -> np.ndarray:
+        self.rng = np.random.default_rng(seed)
+        self.white = self.rng.integers(0, 2, self.num_envs)
+        self.t = np.zeros(self.num_envs, int)
+        return self._frames().copy()
+
+    def _step(self, actions):
+        reward = (np.asarray(actions) == self.white).astype(np.float64)
+        self.t += 1
+        truncated = self.t >= self.length
+        final_obs = self._frames().copy()
+        self.t[truncated] = 0
+        self.white = self.rng.integers(0, 2, self.num_envs)
+        terminated = np.zeros(self.num_envs, bool)
+        return self._frames().copy(), reward, terminated, truncated, final_obs, truncated
+
+
+@dataclasses.dataclass(frozen=True)
+class BanditConfig(loop.HostConfig):
+    pass
+
+
+def bandit_env(config, num_envs, evaluation):
+    return Bandit(num_envs)
+
+
+TINY = BanditConfig(
+    num_seeds=2, algo="ppo", total_timesteps=4 * 5 * 60, num_envs=4, num_steps=5, num_minibatches=1,
+    update_epochs=4, gamma=0.0, lr=1e-3, optimizer="adam", features=32, log_every=20, checkpoint_every=0,
+    eval_episodes=2, gif=False, progress=False,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bandit_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("host") / "bandit"
+    return run_host("bandit", dataclasses.replace(TINY, out=str(out)), bandit_env)
+
+
+# -------------------------------------------------------------------------------------------------- network
+
+
+def test_nature_cnn_shapes_and_pixel_scaling():
+    cnn = NatureCNN(4, 84, 84, rngs=nnx.Rngs(0))
+    assert cnn.dense.in_features == 7 * 7 * 64
+    x = np.zeros((3, 5, 4, 84, 84), np.uint8)
+    assert cnn(x).shape == (3, 5, 512)
+    with pytest.raises(ValueError, match="too small for the Nature CNN"):
+        NatureCNN(4, 30, 30, rngs=nnx.Rngs(0))
+
+
+def test_conv_actor_critic_heads():
+    obs = np.full((6, 4, 36, 36), 128, np.uint8)
+    dist, value = ConvActorCritic((4, 36, 36), 5, features=16, rngs=nnx.Rngs(0))(obs)
+    assert dist.logits.shape == (6, 5) and value.shape == (6,)
+    dist, value = ConvActorCritic((4, 36, 36), 3, continuous=True, log_std_init=-1.0, rngs=nnx.Rngs(0))(obs)
+    assert dist.event_shape == (3,)
+    np.testing.assert_allclose(dist.stddev(), np.exp(-1.0), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- training loop
+
+
+def test_host_ppo_learns_the_pixel_bandit(bandit_run):
+    path, info = bandit_run
+    score = info["history"].metrics["train_score"]  # per seed, sum of rewards of 8-step episodes
+    assert score.shape == (2, 3)
+    assert np.all(score[:, 0] < 5.5) and np.all(score[:, -1] > score[:, 0] + 1.0), score  # random play: 4 of 8
+    assert info["eval_scores"].shape == (2, 2) and np.mean(info["eval_scores"]) > 5.5
+    assert sorted(p.name for p in path.iterdir()) == [
+        "checkpoint.msgpack", "config.json", "curves.png", "metrics.csv", "params.msgpack", "summary.json",
+    ]  # fmt: skip
+    summary = results.load_summary(path)
+    assert (
+        summary["experiment"] == "bandit" and summary["updates"] == 60 and summary["total_steps"] == 2 * 1200
+    )
+    assert set(summary["final"]) == {"eval_score", "train_score"}
+
+
+def test_same_config_and_seed_give_the_same_run(bandit_run, tmp_path):
+    path, _ = bandit_run
+    again, _ = run_host("bandit", dataclasses.replace(TINY, out=str(tmp_path / "again")), bandit_env)
+    a, b = results.load_params(path), results.load_params(again)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_resume_continues_the_curve_and_refuses_other_configs(bandit_run, tmp_path):
+    path, info = bandit_run
+    branch = tmp_path / "branch"
+    branch.mkdir()
+    (branch / checkpoint.FILE).write_bytes((path / checkpoint.FILE).read_bytes())
+    longer = dataclasses.replace(TINY, total_timesteps=4 * 5 * 80, resume=str(branch))
+    out, more = run_host("bandit", longer, bandit_env)
+    assert out == branch
+    old, new = info["history"], more["history"]
+    np.testing.assert_array_equal(new.steps, [400, 800, 1200, 1600])
+    np.testing.assert_array_equal(new.metrics["train_score"][:, :3], old.metrics["train_score"])
+    assert results.load_summary(out)["updates"] == 80
+    with pytest.raises(ValueError, match=r"another config; differences .*lr: 0.001 -> 0.003"):
+        run_host("bandit", dataclasses.replace(longer, lr=3e-3), bandit_env)
+
+
+def test_resume_from_missing_or_corrupt_checkpoints_fails_before_training(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        run_host("bandit", dataclasses.replace(TINY, resume=str(tmp_path / "nope")), bandit_env)
+    with pytest.raises(FileNotFoundError, match="no checkpoint.msgpack"):
+        run_host("bandit", dataclasses.replace(TINY, resume=str(tmp_path)), bandit_env)
+    (tmp_path / checkpoint.FILE).write_bytes(b"\x93not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt or not a synjax checkpoint"):
+        run_host("bandit", dataclasses.replace(TINY, resume=str(tmp_path)), bandit_env)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    class Interrupting(Bandit):
+        def _step(self, actions):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 5 * 7 + 2:  # inside the 8th rollout: 7 updates are done
+                raise KeyboardInterrupt
+            return super()._step(actions)
+
+    out = tmp_path / "interrupted"
+    config = dataclasses.replace(TINY, total_timesteps=4 * 5 * 10, eval_episodes=0, out=str(out))
+    with pytest.raises(KeyboardInterrupt):
+        run_host("bandit", config, lambda c, n, e: Interrupting(n))
+    assert sorted(p.name for p in out.iterdir()) == [checkpoint.FILE]  # nothing half-written besides it
+    saved, raw = checkpoint.read(out)
+    assert raw["update"] == 7 and saved["experiment"] == "bandit"
+    path, _ = run_host("bandit", dataclasses.replace(config, out="", resume=str(out)), bandit_env)
+    assert results.load_summary(path)["updates"] == 10
+
+
+def test_refuses_to_overwrite_results(bandit_run):
+    path, _ = bandit_run
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        run_host("bandit", dataclasses.replace(TINY, out=str(path)), bandit_env)
+
+
+def test_score_book_assigns_games_to_seeds():
+    book = loop.ScoreBook(num_seeds=2, envs_per_seed=3)
+    book.add(np.array([1, 0, 0, 0, 1, 1], bool), np.array([5, 0, 0, 0, 1, 3], np.float32))
+    np.testing.assert_array_equal(book.point(), [5, 2])
+    book.add(np.array([0, 1, 0, 0, 0, 0], bool), np.array([0, 7, 0, 0, 0, 0], np.float32))
+    np.testing.assert_array_equal(book.point(), [7, 2])  # seed 1 played no game: its last value stays
+
+
+def test_host_config_errors_name_the_field():
+    with pytest.raises(
+        ValueError, match=r"^num_minibatches=3 is invalid: must be a divisor of num_envs \* num_steps"
+    ):
+        loop.HostConfig(algo="ppo", num_envs=4, num_steps=8, num_minibatches=3)
+    with pytest.raises(ValueError, match=r"^algo='dqn' is invalid: must be one of ppo, a2c"):
+        loop.HostConfig(algo="dqn")
+    with pytest.raises(ValueError, match=r"^total_timesteps=0 is invalid"):
+        loop.HostConfig(total_timesteps=0)
+
+
+# --------------------------------------------------------------------------------------------------- Atari
+
+
+def _play(env: envs.AtariEnv, steps: int, seed: int = 0):
+    env.reset(seed)
+    rng = np.random.default_rng(seed)
+    return [env.step(rng.integers(0, env.action_dim, env.num_envs)) for _ in range(steps)]
+
+
+def test_atari_episodic_life_and_true_scores():
+    settings = envs.AtariSettings(game="breakout", clip_reward=False)
+    trace = _play(envs.AtariEnv(settings, 2), 1500)
+    for i in range(2):
+        ends = [t for t, s in enumerate(trace) if s.game_over[i]]
+        assert len(ends) >= 2
+        start = 0
+        for end in ends:  # Breakout has 5 lives: each game is 5 training episodes, its score the reward sum
+            assert sum(s.terminated[i] for s in trace[start : end + 1]) == 5
+            np.testing.assert_allclose(trace[end].score[i], sum(s.reward[i] for s in trace[start : end + 1]))
+            start = end + 1
+    assert trace[0].obs.shape == (2, 4, 84, 84) and trace[0].obs.dtype == np.uint8
+
+
+def test_atari_clips_training_rewards_but_not_scores():
+    trace = _play(envs.AtariEnv(envs.AtariSettings(game="breakout", frame_skip=8), 2), 600, seed=3)
+    rewards = np.concatenate([s.reward for s in trace])
+    assert set(np.unique(rewards)) <= {0.0, 1.0}
+    assert any(s.score.max() > 0 for s in trace)
+    whole = envs.AtariEnv(envs.AtariSettings(game="breakout", episodic_life=False), 1)
+    assert sum(s.terminated[0] for s in _play(whole, 400)) == sum(s.game_over[0] for s in _play(whole, 400))
+
+
+def test_unknown_game_and_missing_dependency_errors(monkeypatch):
+    with pytest.raises(ValueError, match=r"game='breakot' is invalid: .*did you mean breakout"):
+        atari.AtariConfig(game="breakot")
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name.startswith("ale_py"):
+            raise ImportError("No module named 'ale_py'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(envs.MissingDependency, match="pip install 'ale-py'"):
+        envs.atari_games()
+
+
+def test_atari_run_writes_gif_and_evaluates_true_scores(tmp_path):
+    config = dataclasses.replace(
+        atari.PRESETS["notebook"], num_seeds=1, num_envs=2, total_timesteps=2 * 5 * 4, log_every=2,
+        features=32, eval_episodes=1, eval_max_frames=3000, out=str(tmp_path / "run"), progress=False,
+    )  # fmt: skip
+    path, info = atari.run(config)
+    assert (path / "episode.gif").stat().st_size > 1000
+    assert info["eval_scores"].shape == (1, 1)
+    data = json.loads((path / "config.json").read_text())
+    assert data["experiment"] == "atari" and data["frame_skip"] == 16 and data["sticky"] == 0.25
+
+
+# ----------------------------------------------------------------------------------------------- CarRacing
+
+
+def test_carracing_preprocessing_and_continuous_actions():
+    env = envs.CarRacingEnv(envs.CarRacingSettings(size=48, vectorization="sync"), 2)
+    try:
+        obs = env.reset(0)
+        assert obs.shape == (2, 4, 48, 48) and obs.dtype == np.uint8 and env.action_dim == 3
+        np.testing.assert_array_equal(env.action_bounds[0], [-1, 0, 0])
+        clipped = loop.clip_actions(np.array([[-3.0, 2.0, -1.0]]), env)
+        np.testing.assert_array_equal(clipped, [[-1.0, 1.0, 0.0]])
+        step = env.step(np.tile(np.array([0.0, 1.0, 0.0], np.float32), (2, 1)))
+        assert step.reward.shape == (2,) and not step.game_over.any()
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match=r"^size=20 is invalid"):
+        carracing.CarRacingConfig(size=20)
+
+
+# ----------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_algo_picks_the_preset_and_bad_input_fails(capsys):
+    from synjax.cli import parse
+
+    _, config = parse("atari", ["--algo", "ppo"])
+    assert config == atari.PRESETS["ppo"]
+    _, config = parse("carracing", ["--algo", "a2c", "--num-seeds", "1"])
+    assert config.algo == "a2c" and config.num_seeds == 1
+    with pytest.raises(SystemExit):
+        main(["atari", "--game", "pongg"])
+    assert "game='pongg' is invalid" in capsys.readouterr().err
