@@ -1,0 +1,189 @@
+"""The host loop against Stable-Baselines3 (CPU PyTorch), side by side in one process, ratios printed.
+
+Sections (``--sections``, comma-separated):
+  speed-breakout    A2C on Breakout, 4 environments, standard preprocessing: SB3 ``CnnPolicy`` with
+                    ``make_atari_env("BreakoutNoFrameskip-v4")`` + ``VecFrameStack(4)`` versus ``synjax atari
+                    --algo a2c --num-envs 4``; agent steps/s of training (synjax: compile time apart), and synjax
+                    with 2 seeds x 4 environments in one loop.
+  speed-carracing   PPO on CarRacing-v3, 4 environments, frame stack 4: SB3 ``CnnPolicy`` (defaults) versus
+                    ``synjax carracing --algo ppo``; agent steps/s.
+  quality-notebook  The original notebook's Breakout setting (ALE/Breakout-v5 inside SB3's Atari wrapper: 16
+                    frames per action, sticky actions), A2C with SB3's defaults, 4 environments, ``--steps`` per
+                    seed, ``--seeds`` seeds: SB3 one seed after another, synjax all seeds in one loop; mean score
+                    of ``--eval-episodes`` whole games per seed (policy sampled, as both evaluate).
+
+Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,quality-notebook]
+[--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--eval-episodes 10]
+[--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SECTIONS = ("speed-breakout", "speed-carracing", "quality-notebook")
+
+
+def _sb3_atari_env(env_id: str, n_envs: int, seed: int):
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    return VecFrameStack(make_atari_env(env_id, n_envs=n_envs, seed=seed), n_stack=4)
+
+
+def sb3_learn(algo: str, env: Any, steps: int, seed: int, **kwargs: Any) -> tuple[Any, float]:
+    """``(model, seconds of model.learn(steps))`` for SB3 ``algo`` ("A2C" or "PPO") with a CnnPolicy on CPU."""
+    import stable_baselines3
+
+    model = getattr(stable_baselines3, algo)("CnnPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return model, time.perf_counter() - t0
+
+
+def synjax_run(module: Any, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run a host experiment into a temporary folder: ``(summary.json, info)``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, info = module.run(dataclasses.replace(config, out=str(Path(tmp) / "run"), progress=False))
+        return json.loads((path / "summary.json").read_text()), info
+
+
+def speed_breakout(steps: int) -> dict[str, Any]:
+    from synjax.host import atari
+
+    _, wall = sb3_learn("A2C", _sb3_atari_env("BreakoutNoFrameskip-v4", 4, 0), steps, 0)
+    out: dict[str, Any] = {"steps": steps, "sb3_steps_per_s": steps / wall}
+    for seeds in (1, 2):
+        config = dataclasses.replace(
+            atari.PRESETS["a2c"], num_seeds=seeds, num_envs=4, total_timesteps=steps, eval_episodes=0
+        )
+        summary, _ = synjax_run(atari, config)
+        out[f"synjax_{seeds}_seeds"] = {
+            "steps_per_s": summary["steps_per_s"],
+            "compile_s": summary["compile_time_s"],
+            "ratio": summary["steps_per_s"] / out["sb3_steps_per_s"],
+        }
+    return out
+
+
+def speed_carracing(steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    from synjax.host import carracing
+
+    del gym
+    env = VecFrameStack(make_vec_env("CarRacing-v3", n_envs=4, seed=0), n_stack=4)
+    _, wall = sb3_learn("PPO", env, steps, 0)
+    out: dict[str, Any] = {"steps": steps, "sb3_steps_per_s": steps / wall}
+    config = dataclasses.replace(
+        carracing.PRESETS["ppo"], num_seeds=1, total_timesteps=steps, eval_episodes=0
+    )
+    summary, _ = synjax_run(carracing, config)
+    out["synjax_1_seeds"] = {
+        "steps_per_s": summary["steps_per_s"],
+        "compile_s": summary["compile_time_s"],
+        "ratio": summary["steps_per_s"] / out["sb3_steps_per_s"],
+    }
+    return out
+
+
+def quality_notebook(steps: int, seeds: int, eval_episodes: int) -> dict[str, Any]:
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from synjax.host import atari
+
+    sb3_scores, sb3_wall = [], 0.0
+    for seed in range(seeds):
+        model, wall = sb3_learn("A2C", _sb3_atari_env("ALE/Breakout-v5", 4, seed), steps, seed)
+        sb3_wall += wall
+        eval_env = _sb3_atari_env("ALE/Breakout-v5", 1, 10_000 + seed)
+        # Monitor sits inside SB3's Atari wrapper: evaluate_policy reports whole games' unclipped scores
+        rewards, _ = evaluate_policy(
+            model, eval_env, n_eval_episodes=eval_episodes, deterministic=False, return_episode_rewards=True
+        )
+        sb3_scores.append(float(np.mean(rewards)))
+        print(f"  SB3 seed {seed}: {sb3_scores[-1]:.1f}", flush=True)
+    config = dataclasses.replace(
+        atari.PRESETS["notebook"], num_seeds=seeds, total_timesteps=steps, eval_episodes=eval_episodes
+    )
+    summary, info = synjax_run(atari, config)
+    return {
+        "steps": steps,
+        "seeds": seeds,
+        "sb3_scores": sb3_scores,
+        "sb3_steps_per_s": seeds * steps / sb3_wall,
+        "synjax_scores": info["eval_scores"].mean(axis=1).tolist(),
+        "synjax_steps_per_s": summary["steps_per_s"],
+        "synjax_compile_s": summary["compile_time_s"],
+    }
+
+
+def _fmt(name: str, r: dict[str, Any]) -> str:
+    if name.startswith("speed"):
+        rows = [f"{name} ({r['steps']} agent steps per seed): SB3 {r['sb3_steps_per_s']:.0f} steps/s"]
+        rows += [
+            f"  synjax {k.split('_')[1]} seed(s): {v['steps_per_s']:.0f} agent steps/s (compile "
+            f"{v['compile_s']:.1f} s), ratio {v['ratio']:.2f}x"
+            for k, v in r.items()
+            if k.startswith("synjax")
+        ]
+        return "\n".join(rows)
+    sb3, ours = np.array(r["sb3_scores"]), np.array(r["synjax_scores"])
+    return (
+        f"{name} ({r['steps']} steps, {r['seeds']} seeds): SB3 mean {sb3.mean():.2f} +- {sb3.std(ddof=1):.2f} "
+        f"{sb3.round(1).tolist()} at {r['sb3_steps_per_s']:.0f} steps/s; synjax mean {ours.mean():.2f} +- "
+        f"{ours.std(ddof=1):.2f} {ours.round(1).tolist()} at {r['synjax_steps_per_s']:.0f} steps/s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sections", default=",".join(SECTIONS))
+    p.add_argument("--speed-steps", type=int, default=20_000)
+    p.add_argument("--carracing-steps", type=int, default=8192)
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--json", default="")
+    args = p.parse_args(argv)
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown sections {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
+    if min(args.speed_steps, args.carracing_steps, args.steps, args.seeds, args.eval_episodes) < 1:
+        p.error("step counts, --seeds and --eval-episodes must be >= 1")
+    import torch
+
+    torch.set_num_threads(
+        2
+    )  # this machine's cores; SB3's default thread count contends with its own env loop
+    results: dict[str, Any] = {}
+    for name in sections:
+        if name == "speed-breakout":
+            results[name] = speed_breakout(args.speed_steps)
+        elif name == "speed-carracing":
+            results[name] = speed_carracing(args.carracing_steps)
+        else:
+            results[name] = quality_notebook(args.steps, args.seeds, args.eval_episodes)
+        print(_fmt(name, results[name]), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
