@@ -92,6 +92,24 @@ def ppo_loss(
     return loss, metrics
 
 
+def ppo_minibatch_step(
+    apply: Apply, tx: optax.GradientTransformation, params: Any, opt_state: Any, mb: Batch, **loss_kw: Any
+) -> tuple[Any, Any, dict[str, jax.Array]]:
+    """One optimizer step on :func:`ppo_loss` of minibatch ``mb``: ``(params, opt_state, metrics)``."""
+    grads, metrics = jax.grad(lambda p: ppo_loss(apply, p, mb, **loss_kw), has_aux=True)(params)
+    params, opt_state = common.apply_gradients(tx, params, opt_state, grads)
+    return params, opt_state, metrics
+
+
+def minibatch_order(key: jax.Array, batch_size: int, num_minibatches: int) -> jax.Array:
+    """Indices ``(num_minibatches, batch_size // num_minibatches)`` of one shuffled pass over a batch (in order
+    when there is one minibatch: its order does not change the mean loss)."""
+    size = batch_size // num_minibatches
+    if num_minibatches == 1:
+        return jnp.arange(batch_size).reshape(1, size)
+    return jax.random.permutation(key, batch_size).reshape(num_minibatches, size)
+
+
 def ppo_update(
     apply: Apply,
     tx: optax.GradientTransformation,
@@ -112,28 +130,16 @@ def ppo_update(
 
     Returns ``(params, opt_state, metrics)`` with each :func:`ppo_loss` metric averaged over all steps.
     """
-    size = batch.obs.shape[0] // num_minibatches
-    loss_kw = {
-        "clip_eps": clip_eps,
-        "vf_clip": vf_clip,
-        "ent_coef": ent_coef,
-        "vf_coef": vf_coef,
-        "norm_adv": norm_adv,
-    }
-    grad_fn = jax.grad(lambda p, mb: ppo_loss(apply, p, mb, **loss_kw), has_aux=True)
+    loss_kw = {"clip_eps": clip_eps, "vf_clip": vf_clip, "ent_coef": ent_coef, "vf_coef": vf_coef,
+               "norm_adv": norm_adv}  # fmt: skip
 
     def minibatch_step(carry, mb):
-        params, opt_state = carry
-        grads, metrics = grad_fn(params, mb)
-        params, opt_state = common.apply_gradients(tx, params, opt_state, grads)
+        params, opt_state, metrics = ppo_minibatch_step(apply, tx, *carry, mb, **loss_kw)
         return (params, opt_state), metrics
 
     def epoch(carry, k):
-        if num_minibatches == 1:  # one minibatch: its order does not change the (mean) loss; skip the shuffle
-            return jax.lax.scan(minibatch_step, carry, jax.tree.map(lambda x: x[None], batch))
-        perm = jax.random.permutation(k, batch.obs.shape[0])
-        shuffled = jax.tree.map(lambda x: x[perm].reshape((num_minibatches, size) + x.shape[1:]), batch)
-        return jax.lax.scan(minibatch_step, carry, shuffled)
+        idx = minibatch_order(k, batch.obs.shape[0], num_minibatches)
+        return jax.lax.scan(minibatch_step, carry, jax.tree.map(lambda x: x[idx], batch))
 
     (params, opt_state), metrics = jax.lax.scan(
         epoch, (params, opt_state), jax.random.split(key, update_epochs)
@@ -153,14 +159,19 @@ def make_optimizer(config: PPOConfig, num_updates: int) -> optax.GradientTransfo
     )
 
 
-def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
-    """One PPO update of ``batch`` with ``config``'s settings (clip range annealed by update index ``i``);
-    the ``Update`` of :func:`synjax.agents.common.make_actor_critic_train`, reused by the host loop."""
+def loss_settings(config: PPOConfig, i: Any) -> dict[str, Any]:
+    """:func:`ppo_loss` keywords of update ``i`` (the clip range annealed linearly to 0 if ``anneal_clip``)."""
     clip = config.clip_eps * (1.0 - i / config.num_updates) if config.anneal_clip else config.clip_eps
+    return {"clip_eps": clip, "vf_clip": config.vf_clip, "ent_coef": config.ent_coef, "vf_coef": config.vf_coef,
+            "norm_adv": config.norm_adv}  # fmt: skip
+
+
+def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
+    """One PPO update of ``batch`` with ``config``'s settings (update index ``i``); the ``Update`` of
+    :func:`synjax.agents.common.make_actor_critic_train`."""
     return ppo_update(
-        apply, tx, params, opt_state, batch, key,
-        update_epochs=config.update_epochs, num_minibatches=config.num_minibatches, clip_eps=clip,
-        vf_clip=config.vf_clip, ent_coef=config.ent_coef, vf_coef=config.vf_coef, norm_adv=config.norm_adv,
+        apply, tx, params, opt_state, batch, key, update_epochs=config.update_epochs,
+        num_minibatches=config.num_minibatches, **loss_settings(config, i),
     )  # fmt: skip
 
 

@@ -228,8 +228,13 @@ class CarRacingEnv(HostEnv):
         from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
         make = functools.partial(_carracing_env, settings)
-        cls = AsyncVectorEnv if settings.vectorization == "async" and num_envs > 1 else SyncVectorEnv
-        self.env = cls([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        if settings.vectorization == "async" and num_envs > 1:
+            # spawned workers: forking a process that runs JAX's threads can deadlock the child
+            self.env = AsyncVectorEnv(
+                [make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, context="spawn"
+            )
+        else:
+            self.env = SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.settings = settings
         self.num_envs = num_envs
         self.obs_shape = tuple(self.env.single_observation_space.shape)

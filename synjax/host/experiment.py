@@ -54,24 +54,20 @@ def _out_dir(name: str, config: loop.HostConfig) -> tuple[Path, dict[str, Any] |
 
 
 def _warm_up(agent: loop.Agent, config: loop.HostConfig, env: HostEnv, state: loop.TrainState) -> float:
-    """Compile act, value and update on throwaway inputs; returns the seconds spent."""
+    """Compile act, value and mode (run once on zeros) and the update's pieces (ahead of time, not run:
+    :meth:`loop.Agent.compile`). Returns the seconds spent."""
     t0 = time.perf_counter()
-    s, e = config.num_seeds, config.num_envs
+    s, e, t = config.num_seeds, config.num_envs, config.num_steps
     obs = np.zeros((s, e, *env.obs_shape), np.uint8)
-    params, opt_state = agent.init(state.keys)
-    action, _, _, keys = agent.act(params, obs, state.keys)
-    agent.value(params, obs)
-    agent.mode(params, obs)
-    t = config.num_steps
+    action, _, _, _ = agent.act(state.params, obs, state.keys)
+    agent.value(state.params, obs)
+    agent.mode(state.params, obs)
     rollout = {
         "obs": np.zeros((t, *obs.shape), np.uint8),
         "action": np.zeros((t, *action.shape), action.dtype),
-        "log_prob": np.zeros((t, s, e), np.float32),
-        "value": np.zeros((t, s, e), np.float32),
-        "reward": np.zeros((t, s, e), np.float32),
-        "done": np.zeros((t, s, e), np.float32),
+        **{k: np.zeros((t, s, e), np.float32) for k in ("log_prob", "value", "reward", "done")},
     }
-    jax.block_until_ready(agent.update(params, opt_state, rollout, obs, keys, 0))
+    agent.compile(state.params, state.opt_state, rollout, obs, state.keys)
     return time.perf_counter() - t0
 
 
