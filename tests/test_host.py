@@ -147,12 +147,18 @@ def test_resume_from_missing_or_corrupt_checkpoints_fails_before_training(tmp_pa
         run_host("bandit", dataclasses.replace(TINY, resume=str(tmp_path)), bandit_env)
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, how):
+    import os
+    import signal
+
     class Interrupting(Bandit):
         def _step(self, actions):
             self.calls = getattr(self, "calls", 0) + 1
             if self.calls == 5 * 7 + 2:  # inside the 8th rollout: 7 updates are done
-                raise KeyboardInterrupt
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGTERM)
             return super()._step(actions)
 
     out = tmp_path / "interrupted"

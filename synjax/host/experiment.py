@@ -7,7 +7,10 @@ While training runs, the folder holds only the latest checkpoint; the rest is wr
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,11 +74,28 @@ def _warm_up(agent: loop.Agent, config: loop.HostConfig, env: HostEnv, state: lo
     return time.perf_counter() - t0
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Treat SIGTERM (a scheduler's kill, a preemption) like Ctrl-C while training: checkpoint, then stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Path, dict[str, Any]]:
     """Train ``config`` on ``make_env``'s environments, evaluate, write the results folder.
 
     Returns ``(folder, {"eval_scores": (S, E) or None, "history": loop.History})``. On Ctrl-C the latest state
-    is saved to ``folder/checkpoint.msgpack`` and KeyboardInterrupt propagates.
+    is saved to ``folder/checkpoint.msgpack`` and KeyboardInterrupt propagates; SIGTERM does the same.
     """
     out, raw = _out_dir(name, config)
     env = make_env(config, config.num_seeds * config.num_envs, False)
@@ -96,7 +116,8 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
         with tqdm(total=total, initial=config.num_seeds * state.update * config.batch_size, unit="step",
                   unit_scale=True, desc=name, disable=not config.progress, dynamic_ncols=True) as bar:  # fmt: skip
             try:
-                state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar)
+                with _terminate_as_interrupt():
+                    state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar)
             except KeyboardInterrupt:
                 print(
                     f"\ninterrupted at update {state.update}: checkpoint in {out}; continue with "
