@@ -13,7 +13,7 @@ Sections (``--sections``, comma-separated):
                     of ``--eval-episodes`` whole games per seed (policy sampled, as both evaluate).
 
 Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,quality-notebook]
-[--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--eval-episodes 10]
+[--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--sb3-seeds 4] [--eval-episodes 10]
 [--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
 """
 
@@ -101,13 +101,13 @@ def speed_carracing(steps: int) -> dict[str, Any]:
     return out
 
 
-def quality_notebook(steps: int, seeds: int, eval_episodes: int) -> dict[str, Any]:
+def quality_notebook(steps: int, seeds: int, eval_episodes: int, sb3_seeds: int) -> dict[str, Any]:
     from stable_baselines3.common.evaluation import evaluate_policy
 
     from synjax.host import atari
 
     sb3_scores, sb3_wall = [], 0.0
-    for seed in range(seeds):
+    for seed in range(sb3_seeds):
         model, wall = sb3_learn("A2C", _sb3_atari_env("ALE/Breakout-v5", 4, seed), steps, seed)
         sb3_wall += wall
         eval_env = _sb3_atari_env("ALE/Breakout-v5", 1, 10_000 + seed)
@@ -125,7 +125,7 @@ def quality_notebook(steps: int, seeds: int, eval_episodes: int) -> dict[str, An
         "steps": steps,
         "seeds": seeds,
         "sb3_scores": sb3_scores,
-        "sb3_steps_per_s": seeds * steps / sb3_wall,
+        "sb3_steps_per_s": sb3_seeds * steps / sb3_wall,
         "synjax_scores": info["eval_scores"].mean(axis=1).tolist(),
         "synjax_steps_per_s": summary["steps_per_s"],
         "synjax_compile_s": summary["compile_time_s"],
@@ -143,10 +143,11 @@ def _fmt(name: str, r: dict[str, Any]) -> str:
         ]
         return "\n".join(rows)
     sb3, ours = np.array(r["sb3_scores"]), np.array(r["synjax_scores"])
+    sd = lambda x: x.std(ddof=1) if len(x) > 1 else 0.0
     return (
-        f"{name} ({r['steps']} steps, {r['seeds']} seeds): SB3 mean {sb3.mean():.2f} +- {sb3.std(ddof=1):.2f} "
+        f"{name} ({r['steps']} steps): SB3 mean {sb3.mean():.2f} +- {sd(sb3):.2f} "
         f"{sb3.round(1).tolist()} at {r['sb3_steps_per_s']:.0f} steps/s; synjax mean {ours.mean():.2f} +- "
-        f"{ours.std(ddof=1):.2f} {ours.round(1).tolist()} at {r['synjax_steps_per_s']:.0f} steps/s"
+        f"{sd(ours):.2f} {ours.round(1).tolist()} at {r['synjax_steps_per_s']:.0f} steps/s"
     )
 
 
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--carracing-steps", type=int, default=8192)
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--sb3-seeds", type=int, default=0, help="SB3's seeds in quality-notebook (0 = --seeds)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
@@ -178,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "speed-carracing":
             results[name] = speed_carracing(args.carracing_steps)
         else:
-            results[name] = quality_notebook(args.steps, args.seeds, args.eval_episodes)
+            results[name] = quality_notebook(
+                args.steps, args.seeds, args.eval_episodes, args.sb3_seeds or args.seeds
+            )
         print(_fmt(name, results[name]), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
