@@ -16,7 +16,7 @@ import optax
 from synjax.agents import common
 from synjax.agents.common import ActorCriticConfig, Apply, Batch
 from synjax.experiment import require
-from synjax.sweep import Floats, check, run_sweep
+from synjax.sweep import Floats, check
 
 METRICS = ("policy_loss", "value_loss", "entropy")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -111,15 +111,7 @@ def make_train(config: A2CConfig):
 
 def run(config: A2CConfig):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return run_sweep(
-        "a2c",
-        config,
-        make_train,
-        progress_total=config.env_steps,
-        progress_unit_metric="train return",
-        steps_per_seed=config.env_steps,
-        extra_summary=common.final_medians,
-    )
+    return common.run_actor_critic("a2c", config, make_train)
 
 
 PRESETS = {

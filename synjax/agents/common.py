@@ -29,7 +29,7 @@ from synjax.envs import registry
 from synjax.envs.episodes import EpisodeStats
 from synjax.experiment import RunConfig, TrainOutput, require
 from synjax.progress import report
-from synjax.sweep import Floats, check
+from synjax.sweep import Floats, check, run_sweep
 
 #: ``apply(params, obs (..., obs_dim)) -> (policy distribution, value (...,))``.
 Apply = Callable[[Any, jax.Array], tuple[distrax.Distribution, jax.Array]]
@@ -69,8 +69,28 @@ def make_env(config: ActorCriticConfig) -> tuple[Any, Any]:
     return registry.make(config.env, **parse_env_params(config.env_params))
 
 
+class RolloutBudget:
+    """Budget arithmetic of on-policy configs with ``total_timesteps``, ``num_envs`` and ``num_steps`` fields
+    (per seed), shared by the JAX-environment agents and the host loop."""
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """``ceil(total_timesteps / batch_size)``."""
+        return -(-self.total_timesteps // self.batch_size)
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps one seed actually takes: ``num_updates * batch_size``."""
+        return self.num_updates * self.batch_size
+
+
 @dataclasses.dataclass(frozen=True)
-class ActorCriticConfig(RunConfig):
+class ActorCriticConfig(RunConfig, RolloutBudget):
     """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist).
 
     Attributes:
@@ -170,20 +190,13 @@ class ActorCriticConfig(RunConfig):
         require(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
         require(self.eval_episodes >= 1, "eval_episodes", self.eval_episodes, "an integer >= 1")
 
-    @property
-    def batch_size(self) -> int:
-        """Transitions per update: ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
 
-    @property
-    def num_updates(self) -> int:
-        """``ceil(total_timesteps / batch_size)``."""
-        return -(-self.total_timesteps // self.batch_size)
-
-    @property
-    def env_steps(self) -> int:
-        """Environment steps one seed actually takes: ``num_updates * batch_size``."""
-        return self.num_updates * self.batch_size
+def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable):
+    """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
+    return run_sweep(
+        name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
+        steps_per_seed=config.env_steps, extra_summary=final_medians,
+    )  # fmt: skip
 
 
 def make_network(config: ActorCriticConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> ActorCritic:

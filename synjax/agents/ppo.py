@@ -17,7 +17,7 @@ import optax
 from synjax.agents import common
 from synjax.agents.common import ActorCriticConfig, Apply, Batch
 from synjax.experiment import require
-from synjax.sweep import Floats, check, run_sweep
+from synjax.sweep import Floats, check
 
 METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
 
@@ -182,15 +182,7 @@ def make_train(config: PPOConfig):
 
 def run(config: PPOConfig):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return run_sweep(
-        "ppo",
-        config,
-        make_train,
-        progress_total=config.env_steps,
-        progress_unit_metric="train return",
-        steps_per_seed=config.env_steps,
-        extra_summary=common.final_medians,
-    )
+    return common.run_actor_critic("ppo", config, make_train)
 
 
 _SB3 = {  # Stable-Baselines3 PPO defaults, the notebook's settings

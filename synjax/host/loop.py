@@ -34,7 +34,7 @@ ALGOS = {"ppo": ppo, "a2c": a2c}
 
 
 @dataclasses.dataclass(frozen=True)
-class HostConfig(RunConfig):
+class HostConfig(RunConfig, common.RolloutBudget):
     """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.common.ActorCriticConfig`).
 
     Attributes:
@@ -118,20 +118,6 @@ class HostConfig(RunConfig):
             self.eval_episodes,
             "an integer >= 0 (0 = no evaluation)",
         )
-
-    @property
-    def batch_size(self) -> int:
-        """Transitions per seed per update: ``num_envs * num_steps``."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return -(-self.total_timesteps // self.batch_size)
-
-    @property
-    def env_steps(self) -> int:
-        """Agent steps one seed takes: ``num_updates * batch_size``."""
-        return self.num_updates * self.batch_size
 
 
 class Agent:
