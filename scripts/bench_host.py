@@ -7,12 +7,15 @@ Sections (``--sections``, comma-separated):
                     with 2 seeds x 4 environments in one loop.
   speed-carracing   PPO on CarRacing-v3, 4 environments, frame stack 4: SB3 ``CnnPolicy`` (defaults) versus
                     ``synjax carracing --algo ppo``; agent steps/s.
+  cnn               The Nature CNN actor-critic's gradient (forward + backward, 84x84x4 frames, batches of 20, 64
+                    and 256): synjax's XLA CPU setting (``synjax.cpu_flags``), jaxlib's default (YNNPACK
+                    convolutions) and PyTorch, milliseconds per call; each JAX setting in its own process.
   quality-notebook  The original notebook's Breakout setting (ALE/Breakout-v5 inside SB3's Atari wrapper: 16
                     frames per action, sticky actions), A2C with SB3's defaults, 4 environments, ``--steps`` per
                     seed, ``--seeds`` seeds: SB3 one seed after another, synjax all seeds in one loop; mean score
                     of ``--eval-episodes`` whole games per seed (policy sampled, as both evaluate).
 
-Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,quality-notebook]
+Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,cnn,quality-notebook]
 [--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--sb3-seeds 4] [--eval-episodes 10]
 [--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
 """
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("speed-breakout", "speed-carracing", "quality-notebook")
+SECTIONS = ("speed-breakout", "speed-carracing", "cnn", "quality-notebook")
+CNN_BATCHES = (20, 64, 256)
 
 
 def _sb3_atari_env(env_id: str, n_envs: int, seed: int):
@@ -101,6 +107,75 @@ def speed_carracing(steps: int) -> dict[str, Any]:
     return out
 
 
+def _time_ms(fn, repeats: int) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats * 1e3
+
+
+def jax_cnn_gradient_ms() -> dict[str, float]:
+    """Milliseconds per gradient of ``ConvActorCritic`` (4 actions) for each of :data:`CNN_BATCHES`, in this
+    process's XLA setting."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from synjax.agents.networks import ConvActorCritic
+
+    graph, state = nnx.split(ConvActorCritic((4, 84, 84), 4, rngs=nnx.Rngs(0)))
+
+    def loss(state, obs):
+        pi, value = nnx.merge(graph, state)(obs)
+        return (pi.entropy() + value).mean()
+
+    grad = jax.jit(jax.grad(loss))
+    out = {}
+    for batch in CNN_BATCHES:
+        obs = jax.random.randint(jax.random.key(batch), (batch, 4, 84, 84), 0, 256).astype(jnp.uint8)
+        out[str(batch)] = _time_ms(lambda: jax.block_until_ready(grad(state, obs)), 20)
+    return out
+
+
+def torch_cnn_gradient_ms() -> dict[str, float]:
+    """The same network in PyTorch (SB3's ``NatureCNN`` layout), milliseconds per gradient."""
+    import torch
+
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Conv2d(4, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1),
+        nn.ReLU(), nn.Flatten(), nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, 5),
+    )  # fmt: skip
+    out = {}
+    for batch in CNN_BATCHES:
+        obs = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8)
+
+        def step():
+            net.zero_grad()
+            net(obs.float() / 255.0).sum().backward()
+
+        out[str(batch)] = _time_ms(step, 20)
+    return out
+
+
+def cnn() -> dict[str, Any]:
+    """JAX in subprocesses (XLA reads its flags once per process), PyTorch here."""
+    from synjax import cpu_flags
+
+    # "+individual_convolution" adds what jaxlib 0.10 has by default; naming the flag stops synjax adding its own
+    default = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+    out: dict[str, Any] = {}
+    for name, flag in (("synjax", cpu_flags.CONV_FLAG), ("jaxlib_default", default)):
+        env = {**os.environ, "XLA_FLAGS": flag}
+        proc = subprocess.run(
+            [sys.executable, __file__, "--cnn-worker"], env=env, capture_output=True, text=True, check=True
+        )
+        out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["torch"] = torch_cnn_gradient_ms()
+    return out
+
+
 def quality_notebook(steps: int, seeds: int, eval_episodes: int, sb3_seeds: int) -> dict[str, Any]:
     from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -133,6 +208,12 @@ def quality_notebook(steps: int, seeds: int, eval_episodes: int, sb3_seeds: int)
 
 
 def _fmt(name: str, r: dict[str, Any]) -> str:
+    if name == "cnn":
+        return "\n".join(
+            [f"cnn gradient, ms per call for batches {', '.join(map(str, CNN_BATCHES))}:"]
+            + [f"  {k:15s} " + "  ".join(f"{v[str(b)]:7.1f}" for b in CNN_BATCHES) for k, v in r.items()]
+            + [f"  jaxlib default / synjax: {r['jaxlib_default']['256'] / r['synjax']['256']:.2f}x at 256"]
+        )
     if name.startswith("speed"):
         rows = [f"{name} ({r['steps']} agent steps per seed): SB3 {r['sb3_steps_per_s']:.0f} steps/s"]
         rows += [
@@ -161,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sb3-seeds", type=int, default=0, help="SB3's seeds in quality-notebook (0 = --seeds)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--json", default="")
+    p.add_argument("--cnn-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.cnn_worker:
+        print(json.dumps(jax_cnn_gradient_ms()))
+        return 0
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -179,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = speed_breakout(args.speed_steps)
         elif name == "speed-carracing":
             results[name] = speed_carracing(args.carracing_steps)
+        elif name == "cnn":
+            results[name] = cnn()
         else:
             results[name] = quality_notebook(
                 args.steps, args.seeds, args.eval_episodes, args.sb3_seeds or args.seeds

@@ -1,0 +1,43 @@
+"""XLA CPU settings synjax applies before JAX starts its CPU backend.
+
+jaxlib 0.10 hands every convolution on CPU to YNNPACK ("individual convolution" fusions). For the Nature CNN that
+is 2.5-3x slower than XLA's own convolution: the gradient of 256 stacked 84x84 frames takes ~600 ms with YNNPACK
+and ~190 ms without it on this project's 2-core CPU (PyTorch: 138 ms); 20 frames ~26 ms vs ~13 ms
+(``python scripts/bench_host.py --sections cnn``). :func:`prefer_xla_convolutions` removes only that fusion type
+(dots, elementwise ops and reductions keep their defaults). It changes no result beyond float rounding.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Removes YNNPACK's convolution fusion from XLA CPU's defaults (the flag exists in jaxlib 0.10.x).
+CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+_FLAG_NAME = "xla_cpu_experimental_ynn_fusion_type"
+_JAXLIB_SERIES = "0.10."
+
+
+def prefer_xla_convolutions(environ: dict[str, str] | None = None, jaxlib_version: str | None = None) -> bool:
+    """Add :data:`CONV_FLAG` to ``XLA_FLAGS`` and return True, unless the user already set that flag, the jaxlib is
+    not the 0.10 series the flag was measured with (an unknown XLA flag aborts the process), or JAX's backends are
+    already running (then the flag could no longer take effect). Set ``XLA_FLAGS`` yourself to opt out, e.g.
+    ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` keeps jaxlib's defaults.
+    """
+    environ = os.environ if environ is None else environ
+    if jaxlib_version is None:
+        import jaxlib
+
+        jaxlib_version = jaxlib.__version__
+    flags = environ.get("XLA_FLAGS", "")
+    if _FLAG_NAME in flags or not jaxlib_version.startswith(_JAXLIB_SERIES) or _backends_started():
+        return False
+    environ["XLA_FLAGS"] = f"{flags} {CONV_FLAG}".strip()
+    return True
+
+
+def _backends_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # a JAX without this module: assume a fresh process, as at synjax's import
+        return False
+    return bool(xla_bridge.backends_are_initialized())
