@@ -247,9 +247,10 @@ def over_seeds(num_seeds: int, seed_axis: str = "auto") -> Callable[..., Callabl
     """``seeds(f, in_axes=0)``: ``f`` applied to every seed's slice, outputs stacked on a leading seed axis.
 
     ``"vmap"`` batches the seeds with ``jax.vmap``; ``"unroll"`` traces one call per seed into the same jit. With
-    per-seed convolution kernels ``vmap`` becomes a grouped convolution, which XLA runs about 2x slower on CPU than
-    separate ones (measured on the 2-core CPU, Nature CNN, 2 and 4 seeds, gradient of 20 frames: 84 vs 44 ms and
-    176 vs 96 ms), so ``"auto"`` unrolls on CPU and vmaps on accelerators.
+    per-seed convolution kernels ``vmap`` becomes a grouped convolution, which XLA runs slower on CPU than separate
+    ones as the seeds grow (2-core CPU, Nature CNN, A2C update step of 20 frames per seed, XLA's convolutions
+    (:mod:`synjax.cpu_flags`): 2 seeds 49 ms vmapped vs 55 ms unrolled, 4 seeds 139 vs 107 ms; with YNNPACK's
+    convolutions 84 vs 44 and 176 vs 96 ms), so ``"auto"`` unrolls on CPU and vmaps on accelerators.
     """
     mode = seed_axis if seed_axis != "auto" else ("unroll" if jax.default_backend() == "cpu" else "vmap")
     require(mode in ("vmap", "unroll"), "seed_axis", seed_axis, "one of auto, vmap, unroll")
