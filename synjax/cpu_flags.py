@@ -1,9 +1,9 @@
 """XLA CPU settings synjax applies before JAX starts its CPU backend.
 
 jaxlib 0.10 hands every convolution on CPU to YNNPACK ("individual convolution" fusions). For the Nature CNN that
-is 2.5-3x slower than XLA's own convolution: the gradient of 256 stacked 84x84 frames takes ~600 ms with YNNPACK
-and ~190 ms without it on this project's 2-core CPU (PyTorch: 138 ms); 20 frames ~26 ms vs ~13 ms
-(``python scripts/bench_host.py --sections cnn``). :func:`prefer_xla_convolutions` removes only that fusion type
+is up to 3x slower than XLA's own convolution. Gradient of the actor-critic on 256 / 64 / 20 stacked 84x84 frames,
+2-core CPU, ms per call: YNNPACK 551 / 70 / 19.6, XLA's own 170 / 34 / 15.5, PyTorch 148 / 52 / 14.8
+(``python scripts/bench_host.py --sections cnn``, 2026-11-29). :func:`prefer_xla_convolutions` removes only that fusion type
 (dots, elementwise ops and reductions keep their defaults). It changes no result beyond float rounding.
 """
 
