@@ -148,7 +148,7 @@ def test_resume_from_missing_or_corrupt_checkpoints_fails_before_training(tmp_pa
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, how):
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, how, capsys):
     import os
     import signal
 
@@ -168,6 +168,7 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_that_resumes(tmp_path, how):
     assert sorted(p.name for p in out.iterdir()) == [checkpoint.FILE]  # nothing half-written besides it
     saved, raw = checkpoint.read(out)
     assert raw["update"] == 7 and saved["experiment"] == "bandit"
+    assert f"checkpoint of update 7 in {out}" in capsys.readouterr().err
     path, _ = run_host("bandit", dataclasses.replace(config, out="", resume=str(out)), bandit_env)
     assert results.load_summary(path)["updates"] == 10
 

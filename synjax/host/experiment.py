@@ -107,7 +107,10 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
         compile_s = _warm_up(agent, config, env, state)
         saved_config = {"experiment": name, **_config_dict(config)}
 
+        saved_update = [state.update]  # the latest checkpoint's update, for the interrupt message
+
         def save(s: loop.TrainState, folder: Path = out) -> Path:
+            saved_update[0] = s.update
             return checkpoint.save(folder, saved_config, s.to_tree())
 
         from tqdm.auto import tqdm
@@ -120,7 +123,7 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
                     state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar)
             except KeyboardInterrupt:
                 print(
-                    f"\ninterrupted at update {state.update}: checkpoint in {out}; continue with "
+                    f"\ninterrupted: checkpoint of update {saved_update[0]} in {out}; continue with "
                     f"--resume {out}",
                     file=sys.stderr,
                 )
