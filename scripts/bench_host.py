@@ -134,7 +134,7 @@ def jax_cnn_gradient_ms() -> dict[str, float]:
     out = {}
     for batch in CNN_BATCHES:
         obs = jax.random.randint(jax.random.key(batch), (batch, 4, 84, 84), 0, 256).astype(jnp.uint8)
-        out[str(batch)] = _time_ms(lambda: jax.block_until_ready(grad(state, obs)), 20)
+        out[str(batch)] = _time_ms(lambda obs=obs: jax.block_until_ready(grad(state, obs)), 20)
     return out
 
 
@@ -151,7 +151,7 @@ def torch_cnn_gradient_ms() -> dict[str, float]:
     for batch in CNN_BATCHES:
         obs = torch.randint(0, 256, (batch, 4, 84, 84), dtype=torch.uint8)
 
-        def step():
+        def step(obs=obs):
             net.zero_grad()
             net(obs.float() / 255.0).sum().backward()
 

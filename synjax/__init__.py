@@ -2,6 +2,6 @@
 
 from synjax.cpu_flags import prefer_xla_convolutions
 
-prefer_xla_convolutions()  # before JAX's CPU backend starts: 2.5-3x faster CNN gradients (see synjax.cpu_flags)
+prefer_xla_convolutions()  # before JAX's CPU backend starts: up to 3x faster CNN gradients (see synjax.cpu_flags)
 
 __version__ = "0.1.0"

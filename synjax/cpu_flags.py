@@ -3,8 +3,8 @@
 jaxlib 0.10 hands every convolution on CPU to YNNPACK ("individual convolution" fusions). For the Nature CNN that
 is up to 3x slower than XLA's own convolution. Gradient of the actor-critic on 256 / 64 / 20 stacked 84x84 frames,
 2-core CPU, ms per call: YNNPACK 551 / 70 / 19.6, XLA's own 170 / 34 / 15.5, PyTorch 148 / 52 / 14.8
-(``python scripts/bench_host.py --sections cnn``, 2026-11-29). :func:`prefer_xla_convolutions` removes only that fusion type
-(dots, elementwise ops and reductions keep their defaults). It changes no result beyond float rounding.
+(``python scripts/bench_host.py --sections cnn``, 2026-11-29). :func:`prefer_xla_convolutions` removes only that
+fusion type (dots, elementwise ops and reductions keep their defaults). It changes no result beyond float rounding.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ _JAXLIB_SERIES = "0.10."
 def prefer_xla_convolutions(environ: dict[str, str] | None = None, jaxlib_version: str | None = None) -> bool:
     """Add :data:`CONV_FLAG` to ``XLA_FLAGS`` and return True, unless the user already set that flag, the jaxlib is
     not the 0.10 series the flag was measured with (an unknown XLA flag aborts the process), or JAX's backends are
-    already running (then the flag could no longer take effect). Set ``XLA_FLAGS`` yourself to opt out, e.g.
-    ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` keeps jaxlib's defaults.
+    already running (then the flag could no longer take effect). To keep jaxlib's YNNPACK convolutions, name the
+    flag yourself: ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=+individual_convolution``.
     """
     environ = os.environ if environ is None else environ
     if jaxlib_version is None:
@@ -36,8 +36,6 @@ def prefer_xla_convolutions(environ: dict[str, str] | None = None, jaxlib_versio
 
 
 def _backends_started() -> bool:
-    try:
-        from jax._src import xla_bridge
-    except ImportError:  # a JAX without this module: assume a fresh process, as at synjax's import
-        return False
+    from jax._src import xla_bridge  # present in the jaxlib 0.10 series this module acts on
+
     return bool(xla_bridge.backends_are_initialized())
