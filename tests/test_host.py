@@ -137,6 +137,20 @@ def test_resume_continues_the_curve_and_refuses_other_configs(bandit_run, tmp_pa
         run_host("bandit", dataclasses.replace(longer, lr=3e-3), bandit_env)
 
 
+def test_resume_of_an_annealed_run_refuses_a_new_budget_but_evaluates_a_reached_one(tmp_path, capsys):
+    annealed = dataclasses.replace(TINY, anneal_lr=True, total_timesteps=4 * 5 * 10, eval_episodes=0)
+    first, info = run_host("bandit", dataclasses.replace(annealed, out=str(tmp_path / "run")), bandit_env)
+    resumed = dataclasses.replace(annealed, resume=str(first), out=str(tmp_path / "eval"))
+    with pytest.raises(ValueError, match=r"anneals \(anneal_lr\) over its budget of 10 updates .*"
+                       r"--total-timesteps 200, or give at most 200"):  # fmt: skip
+        run_host("bandit", dataclasses.replace(resumed, total_timesteps=400), bandit_env)
+    assert not (tmp_path / "eval").exists()
+    out, again = run_host("bandit", dataclasses.replace(resumed, total_timesteps=100), bandit_env)
+    assert "already holds 10 updates (budget 5); evaluating it without training" in capsys.readouterr().err
+    assert results.load_summary(out)["updates"] == 10
+    np.testing.assert_array_equal(again["history"].steps, info["history"].steps)
+
+
 def test_resume_from_missing_or_corrupt_checkpoints_fails_before_training(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such folder"):
         run_host("bandit", dataclasses.replace(TINY, resume=str(tmp_path / "nope")), bandit_env)

@@ -47,6 +47,7 @@ def _out_dir(name: str, config: loop.HostConfig) -> tuple[Path, dict[str, Any] |
                 f"--resume {config.resume}: the checkpoint was made with another config; differences "
                 f"(checkpoint -> now): {'; '.join(diff)}"
             )
+        _check_schedule(config, saved_config, int(raw["update"]))
         out = Path(config.out or config.resume)
         if out.resolve() != Path(config.resume).resolve():
             results.check_out_dir(out, config.overwrite)
@@ -54,6 +55,31 @@ def _out_dir(name: str, config: loop.HostConfig) -> tuple[Path, dict[str, Any] |
     out = Path(config.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     results.check_out_dir(out, config.overwrite)
     return out, None
+
+
+def _check_schedule(config: loop.HostConfig, saved_config: dict[str, Any], reached: int) -> None:
+    """Refuse a new budget that would change an annealed schedule mid-run.
+
+    ``anneal_lr`` / ``anneal_clip`` decay to 0 over ``num_updates``, which ``total_timesteps`` sets; training on
+    with another budget would jump the schedule. A budget the checkpoint has already reached trains nothing (it
+    only evaluates the checkpoint) and is allowed, as is any budget for a constant schedule.
+    """
+    saved_updates = -(-int(saved_config["total_timesteps"]) // config.batch_size)
+    annealed = [name for name in ("anneal_lr", "anneal_clip") if getattr(config, name, False)]
+    if annealed and config.num_updates != saved_updates and config.num_updates > reached:
+        raise ValueError(
+            f"--resume {config.resume}: this run anneals ({', '.join(annealed)}) over its budget of "
+            f"{saved_updates} updates (total_timesteps={saved_config['total_timesteps']}); another budget would "
+            f"change the schedule mid-run. Continue with --total-timesteps {saved_config['total_timesteps']}, "
+            f"or give at most {reached * config.batch_size} (the steps per seed already trained) to only evaluate "
+            "the checkpoint"
+        )
+    if config.num_updates <= reached:
+        print(
+            f"--resume {config.resume}: the checkpoint already holds {reached} updates (budget {config.num_updates}); "
+            "evaluating it without training",
+            file=sys.stderr,
+        )
 
 
 def _warm_up(agent: loop.Agent, config: loop.HostConfig, env: HostEnv, state: loop.TrainState) -> float:
