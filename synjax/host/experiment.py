@@ -65,7 +65,7 @@ def _check_schedule(config: loop.HostConfig, saved_config: dict[str, Any], reach
     only evaluates the checkpoint) and is allowed, as is any budget for a constant schedule.
     """
     saved_updates = -(-int(saved_config["total_timesteps"]) // config.batch_size)
-    annealed = [name for name in ("anneal_lr", "anneal_clip") if getattr(config, name, False)]
+    annealed = [name for name in ("anneal_lr", "anneal_clip") if getattr(config, name)]
     if annealed and config.num_updates != saved_updates and config.num_updates > reached:
         raise ValueError(
             f"--resume {config.resume}: this run anneals ({', '.join(annealed)}) over its budget of "
