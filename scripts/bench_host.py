@@ -17,7 +17,7 @@ Sections (``--sections``, comma-separated):
 
 Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,cnn,quality-notebook]
 [--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--sb3-seeds 4] [--eval-episodes 10]
-[--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
+[--sb3-device cpu] [--torch-threads 2] [--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
 """
 
 from __future__ import annotations
@@ -49,11 +49,13 @@ def _sb3_atari_env(env_id: str, n_envs: int, seed: int):
     return VecFrameStack(make_atari_env(env_id, n_envs=n_envs, seed=seed), n_stack=4)
 
 
-def sb3_learn(algo: str, env: Any, steps: int, seed: int, **kwargs: Any) -> tuple[Any, float]:
+def sb3_learn(
+    algo: str, env: Any, steps: int, seed: int, device: str = "cpu", **kwargs: Any
+) -> tuple[Any, float]:
     """``(model, seconds of model.learn(steps))`` for SB3 ``algo`` ("A2C" or "PPO") with a CnnPolicy on CPU."""
     import stable_baselines3
 
-    model = getattr(stable_baselines3, algo)("CnnPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    model = getattr(stable_baselines3, algo)("CnnPolicy", env, seed=seed, device=device, verbose=0, **kwargs)
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)
     return model, time.perf_counter() - t0
@@ -66,10 +68,10 @@ def synjax_run(module: Any, config: Any) -> tuple[dict[str, Any], dict[str, Any]
         return json.loads((path / "summary.json").read_text()), info
 
 
-def speed_breakout(steps: int) -> dict[str, Any]:
+def speed_breakout(steps: int, sb3_device: str = "cpu") -> dict[str, Any]:
     from synjax.host import atari
 
-    _, wall = sb3_learn("A2C", _sb3_atari_env("BreakoutNoFrameskip-v4", 4, 0), steps, 0)
+    _, wall = sb3_learn("A2C", _sb3_atari_env("BreakoutNoFrameskip-v4", 4, 0), steps, 0, sb3_device)
     out: dict[str, Any] = {"steps": steps, "sb3_steps_per_s": steps / wall}
     for seeds in (1, 2):
         config = dataclasses.replace(
@@ -84,7 +86,7 @@ def speed_breakout(steps: int) -> dict[str, Any]:
     return out
 
 
-def speed_carracing(steps: int) -> dict[str, Any]:
+def speed_carracing(steps: int, sb3_device: str = "cpu") -> dict[str, Any]:
     import gymnasium as gym
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecFrameStack
@@ -93,7 +95,7 @@ def speed_carracing(steps: int) -> dict[str, Any]:
 
     del gym
     env = VecFrameStack(make_vec_env("CarRacing-v3", n_envs=4, seed=0), n_stack=4)
-    _, wall = sb3_learn("PPO", env, steps, 0)
+    _, wall = sb3_learn("PPO", env, steps, 0, sb3_device)
     out: dict[str, Any] = {"steps": steps, "sb3_steps_per_s": steps / wall}
     config = dataclasses.replace(
         carracing.PRESETS["ppo"], num_seeds=1, total_timesteps=steps, eval_episodes=0
@@ -176,14 +178,16 @@ def cnn() -> dict[str, Any]:
     return out
 
 
-def quality_notebook(steps: int, seeds: int, eval_episodes: int, sb3_seeds: int) -> dict[str, Any]:
+def quality_notebook(
+    steps: int, seeds: int, eval_episodes: int, sb3_seeds: int, sb3_device: str = "cpu"
+) -> dict[str, Any]:
     from stable_baselines3.common.evaluation import evaluate_policy
 
     from synjax.host import atari
 
     sb3_scores, sb3_wall = [], 0.0
     for seed in range(sb3_seeds):
-        model, wall = sb3_learn("A2C", _sb3_atari_env("ALE/Breakout-v5", 4, seed), steps, seed)
+        model, wall = sb3_learn("A2C", _sb3_atari_env("ALE/Breakout-v5", 4, seed), steps, seed, sb3_device)
         sb3_wall += wall
         eval_env = _sb3_atari_env("ALE/Breakout-v5", 1, 10_000 + seed)
         # Monitor sits inside SB3's Atari wrapper: evaluate_policy reports whole games' unclipped scores
@@ -242,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sb3-seeds", type=int, default=0, help="SB3's seeds in quality-notebook (0 = --seeds)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--json", default="")
+    p.add_argument("--sb3-device", default="cpu", help="torch device of Stable-Baselines3 (cpu, cuda)")
+    p.add_argument(
+        "--torch-threads", type=int, default=2, help="torch CPU threads (default: the 2-core CPU's)"
+    )
     p.add_argument("--cnn-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.cnn_worker:
@@ -251,24 +259,34 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         p.error(f"unknown sections {sorted(unknown)}; allowed: {', '.join(SECTIONS)}")
-    if min(args.speed_steps, args.carracing_steps, args.steps, args.seeds, args.eval_episodes) < 1:
-        p.error("step counts, --seeds and --eval-episodes must be >= 1")
+    if (
+        min(
+            args.speed_steps,
+            args.carracing_steps,
+            args.steps,
+            args.seeds,
+            args.eval_episodes,
+            args.torch_threads,
+        )
+        < 1
+    ):
+        p.error("step counts, --seeds, --eval-episodes and --torch-threads must be >= 1")
     import torch
 
-    torch.set_num_threads(
-        2
-    )  # this machine's cores; SB3's default thread count contends with its own env loop
+    if args.sb3_device != "cpu" and not torch.cuda.is_available():
+        p.error(f"--sb3-device {args.sb3_device!r}: this torch sees no CUDA device; allowed: cpu")
+    torch.set_num_threads(args.torch_threads)  # SB3's default thread count contends with its own env loop
     results: dict[str, Any] = {}
     for name in sections:
         if name == "speed-breakout":
-            results[name] = speed_breakout(args.speed_steps)
+            results[name] = speed_breakout(args.speed_steps, args.sb3_device)
         elif name == "speed-carracing":
-            results[name] = speed_carracing(args.carracing_steps)
+            results[name] = speed_carracing(args.carracing_steps, args.sb3_device)
         elif name == "cnn":
             results[name] = cnn()
         else:
             results[name] = quality_notebook(
-                args.steps, args.seeds, args.eval_episodes, args.sb3_seeds or args.seeds
+                args.steps, args.seeds, args.eval_episodes, args.sb3_seeds or args.seeds, args.sb3_device
             )
         print(_fmt(name, results[name]), flush=True)
         if args.json:

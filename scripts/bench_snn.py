@@ -10,7 +10,7 @@ snntorch is measured twice: as the original notebook wrote it (``fc1`` applied t
 and with ``fc1`` hoisted out of the time loop (the same trick synjax's direct encoding uses), so the table shows
 how much of the speed-up is that trick and how much is XLA.
 
-    python scripts/bench_snn.py [--batches 10] [--repeats 3] [--threads 1,2] [--out bench.json]
+    python scripts/bench_snn.py [--batches 10] [--repeats 3] [--threads 1,2] [--torch-device cpu] [--out bench.json]
 
 Needs the optional benchmark dependencies ``torch`` (CPU) and ``snntorch``.
 """
@@ -78,8 +78,8 @@ def synjax_runners(xs: np.ndarray, ys: np.ndarray):
     return train, infer
 
 
-def snntorch_runners(xs: np.ndarray, ys: np.ndarray, hoist: bool):
-    """snntorch train / inference over all batches, the notebook's network and loop."""
+def snntorch_runners(xs: np.ndarray, ys: np.ndarray, hoist: bool, device: str = "cpu"):
+    """snntorch train / inference over all batches, the notebook's network and loop, on torch ``device``."""
     import snntorch as snn
     import torch
     from snntorch import surrogate
@@ -107,21 +107,26 @@ def snntorch_runners(xs: np.ndarray, ys: np.ndarray, hoist: bool):
             return torch.stack(spk_rec), torch.stack(mem_rec)
 
     torch.manual_seed(0)
-    net = Net()
+    net = Net().to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999))
     loss_fn = nn.CrossEntropyLoss()
-    xs_t, ys_t = torch.from_numpy(xs), torch.from_numpy(ys).long()
+    xs_t, ys_t = torch.from_numpy(xs).to(device), torch.from_numpy(ys).long().to(device)
+
+    def wait():  # CUDA kernels run asynchronously: a timed run ends when they are done
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     def train():
         net.train()
         for x, y in zip(xs_t, ys_t):
             _, mem = net(x)
-            loss = torch.zeros((), dtype=torch.float32)
+            loss = torch.zeros((), dtype=torch.float32, device=device)
             for t in range(STEPS):
                 loss = loss + loss_fn(mem[t], y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        wait()
 
     def infer():
         net.eval()
@@ -129,6 +134,7 @@ def snntorch_runners(xs: np.ndarray, ys: np.ndarray, hoist: bool):
             for x in xs_t:
                 spk, _ = net(x)
                 spk.sum(0).argmax(1)
+        wait()
 
     return train, infer
 
@@ -150,6 +156,7 @@ def main() -> None:
         help="comma-separated torch thread counts to try; the ratio uses the fastest",
     )
     ap.add_argument("--no-hoisted", action="store_true", help="skip the hoisted snntorch variant")
+    ap.add_argument("--torch-device", default="cpu", help="torch device of snntorch (cpu, cuda)")
     ap.add_argument("--out", default="", help="also write the numbers to this JSON file")
     args = ap.parse_args()
     try:
@@ -163,16 +170,24 @@ def main() -> None:
 
     import torch
 
+    if args.torch_device != "cpu" and not torch.cuda.is_available():
+        ap.error(f"--torch-device {args.torch_device!r}: this torch sees no CUDA device; allowed: cpu")
+
     rng = np.random.default_rng(0)
     xs = rng.uniform(-1, 1, (args.batches, BATCH, IN)).astype(np.float32)
     ys = rng.integers(0, OUT, (args.batches, BATCH)).astype(np.int32)
 
     # name -> (torch threads or None, train, infer)
     systems = {"synjax": (None, *synjax_runners(xs, ys))}
-    for n in threads:
-        systems[f"snntorch, {n} thread(s)"] = (n, *snntorch_runners(xs, ys, hoist=False))
+    on_cpu = args.torch_device == "cpu"
+    for n in threads if on_cpu else threads[:1]:
+        where = f"{n} thread(s)" if on_cpu else args.torch_device
+        systems[f"snntorch, {where}"] = (n, *snntorch_runners(xs, ys, False, args.torch_device))
         if not args.no_hoisted:
-            systems[f"snntorch fc1 hoisted, {n} thread(s)"] = (n, *snntorch_runners(xs, ys, hoist=True))
+            systems[f"snntorch fc1 hoisted, {where}"] = (
+                n,
+                *snntorch_runners(xs, ys, True, args.torch_device),
+            )
     times: dict[str, dict[str, list[float]]] = {name: {"train": [], "infer": []} for name in systems}
     for n, train, infer in systems.values():  # warm-up: JAX compilation, torch allocator
         if n:
