@@ -13,8 +13,9 @@ from flax import nnx
 from synjax import results
 from synjax.agents.networks import ConvActorCritic, NatureCNN
 from synjax.cli import main
-from synjax.host import atari, carracing, checkpoint, envs, loop
+from synjax.host import atari, carracing, checkpoint, envs, loop, sb3_atari
 from synjax.host.experiment import run_host
+from synjax.host.sb3_atari import SB3AtariEnv
 
 # ------------------------------------------------------------------------------------------ a tiny fake env
 
@@ -270,7 +271,75 @@ def test_atari_run_writes_gif_and_evaluates_true_scores(tmp_path):
     assert (path / "episode.gif").stat().st_size > 1000
     assert info["eval_scores"].shape == (1, 1)
     data = json.loads((path / "config.json").read_text())
-    assert data["experiment"] == "atari" and data["frame_skip"] == 16 and data["sticky"] == 0.25
+    assert data["experiment"] == "atari" and data["sticky"] == 0.25
+    assert data["frame_skip"] * data["action_repeat"] == 16
+
+
+def _sb3_style(episodic_life: bool = True, num_envs: int = 2) -> SB3AtariEnv:
+    settings = envs.AtariSettings(
+        game="breakout",
+        frame_skip=4,
+        action_repeat=4,
+        sticky=0.25,
+        clip_reward=False,
+        episodic_life=episodic_life,
+    )
+    return SB3AtariEnv(settings, num_envs)
+
+
+def test_sb3_style_atari_restarts_stacks_at_life_losses_and_scores_whole_games():
+    trace = _play(_sb3_style(), 700)
+    assert trace[0].obs.shape == (2, 4, 84, 84) and trace[0].obs.dtype == np.uint8
+    for i in range(2):
+        ends = [t for t, s in enumerate(trace) if s.game_over[i]]
+        assert ends
+        start = 0
+        for end in ends:  # 5 lives: 5 terminal transitions per game; the score is the game's reward sum
+            assert sum(s.terminated[i] for s in trace[start : end + 1]) == 5
+            np.testing.assert_allclose(trace[end].score[i], sum(s.reward[i] for s in trace[start : end + 1]))
+            start = end + 1
+        lost = [t for t, s in enumerate(trace) if s.terminated[i] and not s.game_over[i]]
+        assert lost
+        for t in lost:  # a new life starts a new stack: three empty frames, then the first one
+            assert not trace[t].obs[i, :3].any() and trace[t].obs[i, 3].any()
+            assert trace[t].final_obs[i, :3].any()  # the stack the life ended on
+    whole = _play(_sb3_style(episodic_life=False, num_envs=1), 300)
+    assert [s.terminated[0] for s in whole] == [s.game_over[0] for s in whole]  # evaluation: whole games
+
+
+def test_area_resize_weights_average_the_covered_pixels():
+    w = sb3_atari.area_weights(210, 84)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)  # each output pixel averages 2.5 input rows
+    np.testing.assert_allclose(w[0, :3], [0.4, 0.4, 0.2], rtol=1e-6)
+    frame = np.zeros((210, 160, 3), np.uint8)
+    frame[:, 80:] = 255
+    out = sb3_atari.warp(frame)
+    assert out.shape == (84, 84) and out[:, :42].max() == 0 and out[:, 42:].min() == 255
+
+
+def test_sb3_style_atari_matches_stable_baselines3_step_for_step():
+    """Same seed and actions as SB3's make_atari_env + VecFrameStack: same rewards and episode ends, frames
+    within 1 (rounding). Needs the benchmark extras (stable-baselines3, opencv)."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("stable_baselines3")
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    theirs = VecFrameStack(make_atari_env("ALE/Breakout-v5", n_envs=1, seed=7), n_stack=4)
+    ours = _sb3_style(num_envs=1)
+    obs = theirs.reset()
+    np.testing.assert_allclose(ours.reset(7)[0], obs[0].transpose(2, 0, 1), atol=1)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        action = rng.integers(4, size=1)
+        obs, reward, done, _ = theirs.step(action)
+        step = ours.step(action)
+        assert done[0] == (step.terminated[0] or step.truncated[0])
+        assert reward[0] == np.sign(step.reward[0])
+        np.testing.assert_allclose(step.obs[0], obs[0].transpose(2, 0, 1), atol=1)
 
 
 # ----------------------------------------------------------------------------------------------- CarRacing

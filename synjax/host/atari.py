@@ -3,7 +3,8 @@
 Presets: ``a2c`` and ``ppo`` (standard preprocessing, rl-baselines3-zoo's Atari hyperparameters, 1M steps) and
 ``notebook`` (the original notebook's run: SB3's A2C defaults, 4 environments, 100k steps, and its doubled frame
 skip: ALE/Breakout-v5 already repeats each action for 4 frames with sticky actions, and SB3's Atari wrapper
-repeated that 4 more times, so an action lasts 16 frames).
+repeated that 4 more times, so an action lasts 16 frames; stepped with SB3's wrapper semantics,
+:mod:`synjax.host.sb3_atari`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class AtariConfig(HostConfig):
       max_frames: a training game is cut after this many frames (108,000 = 30 minutes).
       eval_max_frames: the same for evaluation games.
       num_threads: ALE worker threads (0 = one per core).
+      action_repeat: ALE steps per action, stepped from Python with Stable-Baselines3's ``AtariWrapper``
+        semantics (:mod:`synjax.host.sb3_atari`); 1 = ALE's own vector environment.
     """
 
     game: str = "breakout"
@@ -43,6 +46,7 @@ class AtariConfig(HostConfig):
     max_frames: int = 108_000
     eval_max_frames: int = 108_000
     num_threads: int = 0
+    action_repeat: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,6 +57,7 @@ class AtariConfig(HostConfig):
         require(self.frame_stack >= 1, "frame_stack", self.frame_stack, "an integer >= 1")
         require(self.max_frames >= 1, "max_frames", self.max_frames, "an integer >= 1")
         require(self.eval_max_frames >= 1, "eval_max_frames", self.eval_max_frames, "an integer >= 1")
+        require(self.action_repeat >= 1, "action_repeat", self.action_repeat, "an integer >= 1")
         require(self.num_threads >= 0, "num_threads", self.num_threads, "an integer >= 0 (0 = one per core)")
 
 
@@ -62,10 +67,16 @@ def settings(config: AtariConfig, evaluation: bool = False) -> envs.AtariSetting
         game=config.game, frame_skip=config.frame_skip, sticky=config.sticky, noop_max=config.noop_max,
         frame_stack=config.frame_stack, episodic_life=config.episodic_life and not evaluation,
         clip_reward=config.clip_reward, max_frames=config.eval_max_frames if evaluation else config.max_frames,
+        action_repeat=config.action_repeat,
     )  # fmt: skip
 
 
-def make_env(config: AtariConfig, num_envs: int, evaluation: bool) -> envs.AtariEnv:
+def make_env(config: AtariConfig, num_envs: int, evaluation: bool) -> envs.HostEnv:
+    """ALE's vector environment, or the Python-stepped one with SB3's semantics when ``action_repeat`` > 1."""
+    if config.action_repeat > 1:
+        from synjax.host.sb3_atari import SB3AtariEnv
+
+        return SB3AtariEnv(settings(config, evaluation), num_envs)
     return envs.AtariEnv(settings(config, evaluation), num_envs, num_threads=config.num_threads)
 
 
@@ -86,7 +97,8 @@ PRESETS = {
                        anneal_clip=True, gae_lambda=0.95, ent_coef=0.01, vf_coef=0.5, norm_adv=True,
                        log_every=10, checkpoint_every=100),
     # The original notebook: A2C("CnnPolicy") with SB3 defaults, 4 envs, learn(100_000), on ALE/Breakout-v5
-    # (sticky actions 0.25) inside SB3's AtariWrapper (4 more frames per action): 16 frames per action.
-    "notebook": AtariConfig(algo="a2c", num_seeds=4, total_timesteps=100_000, num_envs=4, frame_skip=16,
-                            sticky=0.25, log_every=250, checkpoint_every=2500),
+    # (4 frames per ALE step, sticky actions 0.25) inside SB3's AtariWrapper (4 ALE steps per action, pooled
+    # over the last two): 16 frames per action, stepped as SB3 does (synjax.host.sb3_atari).
+    "notebook": AtariConfig(algo="a2c", num_seeds=4, total_timesteps=100_000, num_envs=4, frame_skip=4,
+                            action_repeat=4, sticky=0.25, log_every=250, checkpoint_every=2500),
 }  # fmt: skip

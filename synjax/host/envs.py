@@ -118,7 +118,8 @@ def check_game(game: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class AtariSettings:
     """ALE preprocessing (see the module docstring). ``max_frames``: emulator frames after which an episode is
-    truncated (108,000 = 30 minutes of play)."""
+    truncated (108,000 = 30 minutes of play). ``action_repeat`` > 1: each action lasts that many ALE steps of
+    ``frame_skip`` frames, with Stable-Baselines3's wrapper semantics (:mod:`synjax.host.sb3_atari`)."""
 
     game: str = "breakout"
     frame_skip: int = 4
@@ -128,6 +129,7 @@ class AtariSettings:
     episodic_life: bool = True
     clip_reward: bool = True
     max_frames: int = 108_000
+    action_repeat: int = 1
 
 
 class AtariEnv(HostEnv):
