@@ -23,7 +23,8 @@ class AtariConfig(HostConfig):
 
     Attributes:
       game: ALE game name in snake_case (``breakout``, ``pong``, ``ms_pacman``, ...).
-      frame_skip: emulator frames per action (max-pooled over the last two).
+      frame_skip: emulator frames per ALE step (max-pooled over the last two when ``action_repeat`` is 1); an
+        action lasts ``frame_skip * action_repeat`` frames.
       sticky: probability that ALE repeats the previous action at each frame.
       noop_max: up to this many no-op actions at the start of a game.
       frame_stack: stacked 84x84 grayscale frames.
