@@ -17,7 +17,8 @@ Sections (``--sections``, comma-separated):
 
 Usage: ``python scripts/bench_host.py [--sections speed-breakout,speed-carracing,cnn,quality-notebook]
 [--speed-steps 20000] [--carracing-steps 8192] [--steps 100000] [--seeds 4] [--sb3-seeds 4] [--eval-episodes 10]
-[--sb3-device cpu] [--torch-threads 2] [--json out.json]``. Needs ``pip install -e ".[bench,host]"``.
+[--sb3-seed-start 0] [--skip-synjax] [--sb3-device cpu] [--torch-threads 2] [--json out.json]``.
+Needs ``pip install -e ".[bench,host]"``.
 """
 
 from __future__ import annotations
@@ -179,14 +180,21 @@ def cnn() -> dict[str, Any]:
 
 
 def quality_notebook(
-    steps: int, seeds: int, eval_episodes: int, sb3_seeds: int, sb3_device: str = "cpu"
+    steps: int,
+    seeds: int,
+    eval_episodes: int,
+    sb3_seeds: int,
+    sb3_device: str = "cpu",
+    sb3_seed_start: int = 0,
+    run_synjax: bool = True,
 ) -> dict[str, Any]:
+    """SB3 seeds ``sb3_seed_start ..`` one after another, then synjax's ``seeds`` in one loop (unless skipped)."""
     from stable_baselines3.common.evaluation import evaluate_policy
 
     from synjax.host import atari
 
     sb3_scores, sb3_wall = [], 0.0
-    for seed in range(sb3_seeds):
+    for seed in range(sb3_seed_start, sb3_seed_start + sb3_seeds):
         model, wall = sb3_learn("A2C", _sb3_atari_env("ALE/Breakout-v5", 4, seed), steps, seed, sb3_device)
         sb3_wall += wall
         eval_env = _sb3_atari_env("ALE/Breakout-v5", 1, 10_000 + seed)
@@ -196,19 +204,22 @@ def quality_notebook(
         )
         sb3_scores.append(float(np.mean(rewards)))
         print(f"  SB3 seed {seed}: {sb3_scores[-1]:.1f}", flush=True)
-    config = dataclasses.replace(
-        atari.PRESETS["notebook"], num_seeds=seeds, total_timesteps=steps, eval_episodes=eval_episodes
-    )
-    summary, info = synjax_run(atari, config)
-    return {
+    out = {
         "steps": steps,
-        "seeds": seeds,
+        "sb3_seeds": list(range(sb3_seed_start, sb3_seed_start + sb3_seeds)),
         "sb3_scores": sb3_scores,
         "sb3_steps_per_s": sb3_seeds * steps / sb3_wall,
-        "synjax_scores": info["eval_scores"].mean(axis=1).tolist(),
-        "synjax_steps_per_s": summary["steps_per_s"],
-        "synjax_compile_s": summary["compile_time_s"],
     }
+    if run_synjax:
+        config = dataclasses.replace(
+            atari.PRESETS["notebook"], num_seeds=seeds, total_timesteps=steps, eval_episodes=eval_episodes
+        )
+        summary, info = synjax_run(atari, config)
+        out["seeds"] = seeds
+        out["synjax_scores"] = info["eval_scores"].mean(axis=1).tolist()
+        out["synjax_steps_per_s"] = summary["steps_per_s"]
+        out["synjax_compile_s"] = summary["compile_time_s"]
+    return out
 
 
 def _fmt(name: str, r: dict[str, Any]) -> str:
@@ -227,12 +238,18 @@ def _fmt(name: str, r: dict[str, Any]) -> str:
             if k.startswith("synjax")
         ]
         return "\n".join(rows)
-    sb3, ours = np.array(r["sb3_scores"]), np.array(r["synjax_scores"])
     sd = lambda x: x.std(ddof=1) if len(x) > 1 else 0.0
+    sb3 = np.array(r["sb3_scores"])
+    line = (
+        f"{name} ({r['steps']} steps): SB3 (seeds {r['sb3_seeds']}) mean {sb3.mean():.2f} +- {sd(sb3):.2f} "
+        f"{sb3.round(1).tolist()} at {r['sb3_steps_per_s']:.0f} steps/s"
+    )
+    if "synjax_scores" not in r:
+        return line + "; synjax skipped"
+    ours = np.array(r["synjax_scores"])
     return (
-        f"{name} ({r['steps']} steps): SB3 mean {sb3.mean():.2f} +- {sd(sb3):.2f} "
-        f"{sb3.round(1).tolist()} at {r['sb3_steps_per_s']:.0f} steps/s; synjax mean {ours.mean():.2f} +- "
-        f"{sd(ours):.2f} {ours.round(1).tolist()} at {r['synjax_steps_per_s']:.0f} steps/s"
+        f"{line}; synjax mean {ours.mean():.2f} +- {sd(ours):.2f} {ours.round(1).tolist()} at "
+        f"{r['synjax_steps_per_s']:.0f} steps/s"
     )
 
 
@@ -245,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--sb3-seeds", type=int, default=0, help="SB3's seeds in quality-notebook (0 = --seeds)")
     p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--sb3-seed-start", type=int, default=0, help="quality-notebook: SB3's first seed")
+    p.add_argument("--skip-synjax", action="store_true", help="quality-notebook: run SB3's seeds only")
     p.add_argument("--json", default="")
     p.add_argument("--sb3-device", default="cpu", help="torch device of Stable-Baselines3 (cpu, cuda)")
     p.add_argument(
@@ -271,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         < 1
     ):
         p.error("step counts, --seeds, --eval-episodes and --torch-threads must be >= 1")
+    if args.sb3_seed_start < 0:
+        p.error(f"--sb3-seed-start {args.sb3_seed_start}: must be >= 0")
     import torch
 
     if args.sb3_device != "cpu" and not torch.cuda.is_available():
@@ -286,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = cnn()
         else:
             results[name] = quality_notebook(
-                args.steps, args.seeds, args.eval_episodes, args.sb3_seeds or args.seeds, args.sb3_device
+                args.steps,
+                args.seeds,
+                args.eval_episodes,
+                args.sb3_seeds or args.seeds,
+                args.sb3_device,
+                args.sb3_seed_start,
+                not args.skip_synjax,
             )
         print(_fmt(name, results[name]), flush=True)
         if args.json:
