@@ -89,17 +89,17 @@ class _Game:
                 break
         return warp(self._last_two.max(axis=0)), total, bool(terminated), bool(truncated)
 
-    def _fire_steps(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """FIRE and action 2 after a (pseudo-)reset; a game that ends there restarts. (frame, reward)."""
-        reward = 0.0
+    def _fire_steps(self, frame: np.ndarray) -> tuple[np.ndarray, float, bool]:
+        """FIRE and action 2 after a (pseudo-)reset; a game that ends there restarts. (frame, reward, game ended)."""
+        reward, ended = 0.0, False
         if self.has_fire:
             for action in (FIRE, ACTION_2):
                 frame, r, terminated, truncated = self.act(action)
                 reward += r
                 if terminated or truncated:
-                    frame = self.new_game()
+                    frame, ended = self.new_game(), True
         self.lives = self.env.ale.lives()
-        return frame, reward
+        return frame, reward, ended
 
     def new_game(self, seed: int | None = None) -> np.ndarray:
         """Reset the emulator (seeded when ``seed`` is given) and play 1..noop_max single no-op ALE steps (SB3's
@@ -115,15 +115,15 @@ class _Game:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """A whole new game with its FIRE start: the first frame."""
-        return self._fire_steps(self.new_game(seed))[0]
+        return self._fire_steps(self.new_game(seed))[0]  # the new game's own start: nothing to report
 
     def after_life_loss(self) -> tuple[np.ndarray, float, bool]:
         """SB3's pseudo-reset after a lost life (no-op, then FIRE and action 2): (frame, reward, game ended)."""
         frame, reward, terminated, truncated = self.act(NOOP)
         if terminated or truncated:
             return self.reset(), reward, True
-        frame, more = self._fire_steps(frame)
-        return frame, reward + more, False
+        frame, more, ended = self._fire_steps(frame)
+        return frame, reward + more, ended
 
 
 class SB3AtariEnv(HostEnv):
