@@ -12,7 +12,7 @@ how much of the speed-up is that trick and how much is XLA.
 
     python scripts/bench_snn.py [--batches 10] [--repeats 3] [--threads 1,2] [--torch-device cpu] [--out bench.json]
 
-Needs the optional benchmark dependencies ``torch`` (CPU) and ``snntorch``.
+Needs the optional benchmark dependencies ``torch`` (CPU, or CUDA with ``--torch-device cuda``) and ``snntorch``.
 """
 
 from __future__ import annotations
