@@ -307,6 +307,33 @@ def test_sb3_style_atari_restarts_stacks_at_life_losses_and_scores_whole_games()
     assert [s.terminated[0] for s in whole] == [s.game_over[0] for s in whole]  # evaluation: whole games
 
 
+def test_sb3_style_action_calls_the_emulator_as_ale_py_step_does():
+    """``_Game.act`` drives the emulator directly; the same seed and actions through ale_py's ``env.step`` give
+    the same frames, rewards and game ends (sticky actions included)."""
+    settings = _sb3_style().settings
+    direct, reference = sb3_atari._Game(settings), sb3_atari._Game(settings)
+    np.testing.assert_array_equal(direct.reset(3), reference.reset(3))
+    rng = np.random.default_rng(1)
+    ended = 0
+    for action in rng.integers(4, size=600):
+        frames, total, terminated, truncated = [], 0.0, False, False
+        for _ in range(settings.action_repeat):  # the pooled repeat, spelled out over env.step
+            obs, reward, terminated, truncated, _ = reference.env.step(int(action))
+            frames.append(obs)
+            total += reward
+            if terminated or truncated:
+                break
+        pooled = frames[-2:] if len(frames) == settings.action_repeat else []
+        frame, reward, term, trunc = direct.act(int(action))
+        assert (reward, term, trunc) == (total, terminated, truncated)
+        if pooled:
+            np.testing.assert_array_equal(frame, sb3_atari.warp(np.maximum(*pooled)))
+        if term or trunc:
+            ended += 1
+            np.testing.assert_array_equal(direct.reset(), reference.reset())
+    assert ended >= 1
+
+
 def test_area_resize_weights_average_the_covered_pixels():
     w = sb3_atari.area_weights(210, 84)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)  # each output pixel averages 2.5 input rows
