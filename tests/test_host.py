@@ -307,6 +307,25 @@ def test_sb3_style_atari_restarts_stacks_at_life_losses_and_scores_whole_games()
     assert [s.terminated[0] for s in whole] == [s.game_over[0] for s in whole]  # evaluation: whole games
 
 
+def test_sb3_style_pseudo_reset_points_count_in_the_score_but_not_in_training():
+    """SB3's resets after a lost life drop their rewards; its Monitor, below them, counts them in the score."""
+    env = _sb3_style(num_envs=1)
+    game = env.games[0]
+    pseudo_reset = game.after_life_loss
+
+    def scoring_pseudo_reset():  # pretend the FIRE after every lost life scores 5
+        frame, reward, ended = pseudo_reset()
+        return frame, reward + 5.0, ended
+
+    game.after_life_loss = scoring_pseudo_reset
+    trace = _play(env, 400)
+    end = next(t for t, s in enumerate(trace) if s.game_over[0])
+    lives_lost = sum(s.terminated[0] and not s.game_over[0] for s in trace[: end + 1])
+    assert lives_lost == 4
+    seen = sum(s.reward[0] for s in trace[: end + 1])
+    assert trace[end].score[0] == seen + 5.0 * lives_lost
+
+
 def test_sb3_style_action_calls_the_emulator_as_ale_py_step_does():
     """``_Game.act`` drives the emulator directly; the same seed and actions through ale_py's ``env.step`` give
     the same frames, rewards and game ends (sticky actions included)."""

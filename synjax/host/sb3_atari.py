@@ -11,7 +11,8 @@ reproduced here:
 - a new game starts with 1..``noop_max`` no-op ALE steps, then the actions FIRE and 2 (when the game has FIRE);
 - a lost life is followed, unseen by the agent, by a no-op action, FIRE and action 2 (SB3's pseudo-reset through
   ``EpisodicLifeEnv`` and ``FireResetEnv``), in training and in evaluation alike, since SB3 evaluates with the same
-  wrapper;
+  wrapper; points scored in those steps count in the game's true score (SB3's ``Monitor`` sees them) but are no
+  training reward (SB3's resets drop them);
 - the frame stack restarts (zeros, then the new frame) after every lost life and every game, as ``VecFrameStack``
   does at each reset.
 
@@ -147,6 +148,7 @@ class SB3AtariEnv(HostEnv):
         self.continuous = False
         self.action_dim = int(self.games[0].env.action_space.n)
         self._stack = np.zeros((num_envs, *self.obs_shape), np.uint8)
+        self._unseen = np.zeros(num_envs, np.float64)  # this step's pseudo-reset points: score only
         # warp's two small matrix products run 4x faster on one BLAS thread than on OpenBLAS's default pool,
         # whose threads fight the emulator and XLA for the cores (0.26 vs 1.0 ms per frame, measured on 2 cores).
         self._blas = threadpoolctl.ThreadpoolController()
@@ -171,6 +173,7 @@ class SB3AtariEnv(HostEnv):
         raw = np.zeros(n, np.float64)
         terminated, truncated, game_over = (np.zeros(n, bool) for _ in range(3))
         final_obs = np.empty_like(self._stack)
+        self._unseen = np.zeros(n, np.float64)
         for i, (game, action) in enumerate(zip(self.games, np.asarray(actions, np.int64))):
             frame, raw[i], term, trunc = game.act(int(action))
             lives = game.env.ale.lives()
@@ -186,9 +189,11 @@ class SB3AtariEnv(HostEnv):
                 self._restart_stack(i, game.reset())
             elif life_lost:
                 frame, reward, ended = game.after_life_loss()
-                raw[i] += reward  # the true score counts every point; the pseudo-reset's are rare
+                raw[i] += reward  # the true score counts every point ...
+                self._unseen[i] = reward  # ... training does not see the pseudo-reset's (rare)
                 game_over[i] = ended
                 self._restart_stack(i, frame)
         return self._stack.copy(), raw, terminated, truncated, final_obs, game_over
 
-    _train_reward = AtariEnv._train_reward
+    def _train_reward(self, raw: np.ndarray) -> np.ndarray:
+        return AtariEnv._train_reward(self, raw - self._unseen)
