@@ -68,3 +68,32 @@ def plot_curves(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_seed_scores(
+    path: str | Path, groups: Mapping[str, np.ndarray], title: str = "", ylabel: str = "score"
+) -> None:
+    """Write a strip plot to ``path`` (PNG): one column per method, every seed a dot, the mean a bar with its
+    95% interval.
+
+    Args:
+      groups: method name -> shape (S,) final scores, one per seed.
+    """
+    fig, ax = plt.subplots(figsize=(1.6 + 1.6 * len(groups), 3.8))
+    jitter = np.random.default_rng(0)
+    for i, (name, scores) in enumerate(groups.items()):
+        v = np.asarray(scores, dtype=np.float64).reshape(-1)
+        ax.scatter(i + jitter.uniform(-0.12, 0.12, v.size), v, color=f"C{i}", alpha=0.7, zorder=2)
+        mean, low, high = (float(m[0]) for m in mean_ci95(v[:, None]))
+        ax.errorbar(
+            i + 0.3, mean, yerr=[[mean - low], [high - mean]], fmt="_", color="black", capsize=4, ms=14
+        )
+    ax.set_xticks(range(len(groups)), [f"{name}\n({len(np.ravel(s))} seeds)" for name, s in groups.items()])
+    ax.set_xlim(-0.5, len(groups) - 0.3)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
