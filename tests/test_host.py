@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 
 import jax
 import numpy as np
@@ -386,6 +387,99 @@ def test_sb3_style_atari_matches_stable_baselines3_step_for_step():
         assert done[0] == (step.terminated[0] or step.truncated[0])
         assert reward[0] == np.sign(step.reward[0])
         np.testing.assert_allclose(step.obs[0], obs[0].transpose(2, 0, 1), atol=1)
+
+
+def _params_from_sb3(policy, params):
+    """SB3 ``ActorCriticCnnPolicy`` weights as the host agent's ``params`` (one seed): kernels to HWIO, and the
+    dense layer's inputs reordered from torch's (C, H, W) flattening to our (H, W, C) one."""
+    sd = {
+        k: v.detach().numpy().copy() for k, v in policy.state_dict().items()
+    }  # copies: torch updates in place
+    dense = sd["features_extractor.linear.0.weight"]
+    c, h, w = 64, 7, 7
+    weights = {
+        ("actor", "kernel"): sd["action_net.weight"].T,
+        ("actor", "bias"): sd["action_net.bias"],
+        ("critic", "kernel"): sd["value_net.weight"].T,
+        ("critic", "bias"): sd["value_net.bias"],
+        ("torso", "dense", "kernel"): dense.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(c * h * w, -1),
+        ("torso", "dense", "bias"): sd["features_extractor.linear.0.bias"],
+    }
+    for i, j in enumerate((0, 2, 4)):
+        weights["torso", "convs", i, "kernel"] = sd[f"features_extractor.cnn.{j}.weight"].transpose(
+            2, 3, 1, 0
+        )
+        weights["torso", "convs", i, "bias"] = sd[f"features_extractor.cnn.{j}.bias"]
+
+    def leaf(path, x):
+        key = tuple(getattr(p, "key", getattr(p, "idx", None)) for p in path if not hasattr(p, "name"))
+        assert weights[key].shape == x.shape[1:], key
+        return jax.numpy.asarray(weights[key], x.dtype)[None]
+
+    return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+def test_a2c_update_matches_stable_baselines3_given_the_same_weights_and_rollout():
+    """The notebook preset's A2C update (n-step returns across episode ends, loss, clipping, torch-style RMSprop
+    and its running state) against SB3's ``A2C("CnnPolicy")`` on SB3's own rollouts: from the same weights, every
+    update lands on the same parameters (1e-5). Needs the benchmark extras (stable-baselines3, torch)."""
+    pytest.importorskip("stable_baselines3")
+    torch = pytest.importorskip("torch")
+    import gymnasium as gym
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    class Frames(gym.Env):
+        """Random frame stacks and rewards in {-1, 0, 1}; episodes of 3 + index steps."""
+
+        observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+        action_space = gym.spaces.Discrete(4)
+
+        def __init__(self, index: int):
+            self.length, self.rng, self.t = 3 + index, np.random.default_rng(index), 0
+
+        def reset(self, *, seed=None, options=None):
+            self.t = 0
+            return self.rng.integers(0, 256, (4, 84, 84), dtype=np.uint8), {}
+
+        def step(self, action):
+            self.t += 1
+            obs = self.rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+            return obs, float(self.rng.integers(-1, 2)), self.t >= self.length, False, {}
+
+    torch.manual_seed(0)
+    theirs = A2C("CnnPolicy", DummyVecEnv([lambda i=i: Frames(i) for i in range(4)]), seed=0, device="cpu")
+    config = dataclasses.replace(atari.PRESETS["notebook"], num_seeds=1)
+    assert (config.num_envs, config.num_steps) == (theirs.n_envs, theirs.n_steps)
+    spaces = types.SimpleNamespace(obs_shape=(4, 84, 84), action_dim=4, continuous=False, action_bounds=None)
+    agent = loop.make_agent(config, spaces)
+    params, opt_state = agent.init(jax.random.split(jax.random.key(0), 1))
+    t, e = config.num_steps, config.num_envs
+    time_major = lambda x: x.reshape(e, t, *x.shape[1:]).swapaxes(
+        0, 1
+    )  # SB3's buffer is (E*T) after training
+    for update in range(4):
+        # each update from SB3's current weights, so that one step's difference is measured, not its growth
+        # (the first RMSprop step moves every weight by ~10 lr and later steps amplify float rounding)
+        params = _params_from_sb3(theirs.policy, params)
+        theirs.learn(t * e, reset_num_timesteps=update == 0)  # one rollout, one update
+        buf = theirs.rollout_buffer
+        ends = np.concatenate([buf.episode_starts[1:], theirs._last_episode_starts[None]])
+        rollout = {
+            "obs": time_major(buf.observations), "action": time_major(buf.actions)[..., 0].astype(np.int32),
+            "log_prob": time_major(buf.log_probs)[..., 0], "value": time_major(buf.values)[..., 0],
+            "reward": buf.rewards, "done": ends.astype(np.float32),
+        }  # fmt: skip
+        rollout = {k: v[:, None] for k, v in rollout.items()}  # (T, S=1, E, ...)
+        last_obs = theirs._last_obs[None]
+        batch = agent.prepare(params, rollout, last_obs)
+        np.testing.assert_allclose(batch.returns[0], time_major(buf.returns).reshape(-1), atol=1e-4)
+        assert ends.any() and np.abs(batch.returns[0]).max() > 0.5
+        params, opt_state, _, _ = agent.update(params, opt_state, rollout, last_obs, None, update)
+        for ours, sb3 in zip(
+            jax.tree.leaves(params), jax.tree.leaves(_params_from_sb3(theirs.policy, params))
+        ):
+            np.testing.assert_allclose(ours, sb3, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------- CarRacing
