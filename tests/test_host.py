@@ -405,6 +405,8 @@ def _params_from_sb3(policy, params):
         ("torso", "dense", "kernel"): dense.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(c * h * w, -1),
         ("torso", "dense", "bias"): sd["features_extractor.linear.0.bias"],
     }
+    if "log_std" in sd:  # the Gaussian head's state-independent log standard deviation
+        weights["log_std",] = sd["log_std"]
     for i, j in enumerate((0, 2, 4)):
         weights["torso", "convs", i, "kernel"] = sd[f"features_extractor.cnn.{j}.weight"].transpose(
             2, 3, 1, 0
@@ -419,23 +421,17 @@ def _params_from_sb3(policy, params):
     return jax.tree_util.tree_map_with_path(leaf, params)
 
 
-def test_a2c_update_matches_stable_baselines3_given_the_same_weights_and_rollout():
-    """The notebook preset's A2C update (n-step returns across episode ends, loss, clipping, torch-style RMSprop
-    and its running state) against SB3's ``A2C("CnnPolicy")`` on SB3's own rollouts: from the same weights, every
-    update lands on the same parameters (1e-5). Needs the benchmark extras (stable-baselines3, torch)."""
-    pytest.importorskip("stable_baselines3")
-    torch = pytest.importorskip("torch")
+def _random_frames_vec_env(num_envs: int, action_space):
+    """SB3 ``DummyVecEnv`` of ``num_envs`` games of random (4, 84, 84) frames and rewards in {-1, 0, 1}, episodes
+    of 3 + index steps, with ``action_space``."""
     import gymnasium as gym
-    from stable_baselines3 import A2C
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     class Frames(gym.Env):
-        """Random frame stacks and rewards in {-1, 0, 1}; episodes of 3 + index steps."""
-
         observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-        action_space = gym.spaces.Discrete(4)
 
         def __init__(self, index: int):
+            self.action_space = action_space
             self.length, self.rng, self.t = 3 + index, np.random.default_rng(index), 0
 
         def reset(self, *, seed=None, options=None):
@@ -447,39 +443,82 @@ def test_a2c_update_matches_stable_baselines3_given_the_same_weights_and_rollout
             obs = self.rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
             return obs, float(self.rng.integers(-1, 2)), self.t >= self.length, False, {}
 
-    torch.manual_seed(0)
-    theirs = A2C("CnnPolicy", DummyVecEnv([lambda i=i: Frames(i) for i in range(4)]), seed=0, device="cpu")
-    config = dataclasses.replace(atari.PRESETS["notebook"], num_seeds=1)
-    assert (config.num_envs, config.num_steps) == (theirs.n_envs, theirs.n_steps)
-    spaces = types.SimpleNamespace(obs_shape=(4, 84, 84), action_dim=4, continuous=False, action_bounds=None)
+    return DummyVecEnv([lambda i=i: Frames(i) for i in range(num_envs)])
+
+
+def _updates_match_sb3(model, config, spaces, updates: int, atol: float) -> None:
+    """Run ``updates`` rollouts + updates of the SB3 ``model`` and, each time from SB3's weights before it, the
+    host agent's update of ``config`` on SB3's rollout: same returns, same parameters after (``atol``). Each
+    update starts from SB3's current weights, so that one update's difference is measured, not its growth (the
+    first RMSprop step moves every weight by ~10 lr, and later steps amplify float rounding)."""
     agent = loop.make_agent(config, spaces)
     params, opt_state = agent.init(jax.random.split(jax.random.key(0), 1))
     t, e = config.num_steps, config.num_envs
+    assert (e, t) == (model.n_envs, model.n_steps)
     time_major = lambda x: x.reshape(e, t, *x.shape[1:]).swapaxes(
         0, 1
     )  # SB3's buffer is (E*T) after training
-    for update in range(4):
-        # each update from SB3's current weights, so that one step's difference is measured, not its growth
-        # (the first RMSprop step moves every weight by ~10 lr and later steps amplify float rounding)
-        params = _params_from_sb3(theirs.policy, params)
-        theirs.learn(t * e, reset_num_timesteps=update == 0)  # one rollout, one update
-        buf = theirs.rollout_buffer
-        ends = np.concatenate([buf.episode_starts[1:], theirs._last_episode_starts[None]])
+    for update in range(updates):
+        params = _params_from_sb3(model.policy, params)
+        model.learn(t * e, reset_num_timesteps=update == 0)  # one rollout, one update
+        buf = model.rollout_buffer
+        ends = np.concatenate([buf.episode_starts[1:], model._last_episode_starts[None]])
+        action = time_major(buf.actions)
         rollout = {
-            "obs": time_major(buf.observations), "action": time_major(buf.actions)[..., 0].astype(np.int32),
+            "obs": time_major(buf.observations),
+            "action": action if spaces.continuous else action[..., 0].astype(np.int32),
             "log_prob": time_major(buf.log_probs)[..., 0], "value": time_major(buf.values)[..., 0],
             "reward": buf.rewards, "done": ends.astype(np.float32),
         }  # fmt: skip
         rollout = {k: v[:, None] for k, v in rollout.items()}  # (T, S=1, E, ...)
-        last_obs = theirs._last_obs[None]
+        last_obs = model._last_obs[None]
         batch = agent.prepare(params, rollout, last_obs)
         np.testing.assert_allclose(batch.returns[0], time_major(buf.returns).reshape(-1), atol=1e-4)
         assert ends.any() and np.abs(batch.returns[0]).max() > 0.5
-        params, opt_state, _, _ = agent.update(params, opt_state, rollout, last_obs, None, update)
+        keys = jax.random.split(jax.random.key(update), 1)
+        params, opt_state, _, _ = agent.update(params, opt_state, rollout, last_obs, keys, update)
         for ours, sb3 in zip(
-            jax.tree.leaves(params), jax.tree.leaves(_params_from_sb3(theirs.policy, params))
+            jax.tree.leaves(params), jax.tree.leaves(_params_from_sb3(model.policy, params))
         ):
-            np.testing.assert_allclose(ours, sb3, atol=1e-5)
+            np.testing.assert_allclose(ours, sb3, atol=atol)
+
+
+def test_a2c_update_matches_stable_baselines3_given_the_same_weights_and_rollout():
+    """The notebook preset's A2C update (n-step returns across episode ends, loss, clipping, torch-style RMSprop
+    and its running state) against SB3's ``A2C("CnnPolicy")`` on SB3's own rollouts, 4 updates. Needs the
+    benchmark extras (stable-baselines3, torch)."""
+    pytest.importorskip("stable_baselines3")
+    torch = pytest.importorskip("torch")
+    import gymnasium as gym
+    from stable_baselines3 import A2C
+
+    torch.manual_seed(0)
+    model = A2C("CnnPolicy", _random_frames_vec_env(4, gym.spaces.Discrete(4)), seed=0, device="cpu")
+    config = dataclasses.replace(atari.PRESETS["notebook"], num_seeds=1)
+    spaces = types.SimpleNamespace(obs_shape=(4, 84, 84), action_dim=4, continuous=False, action_bounds=None)
+    _updates_match_sb3(model, config, spaces, updates=4, atol=1e-5)
+
+
+def test_ppo_update_matches_stable_baselines3_given_the_same_weights_and_rollout():
+    """The CarRacing preset's PPO update (GAE, advantages standardized with the sample std, clipped surrogate,
+    Gaussian head with a free log std, Adam, 2 epochs) against SB3's ``PPO("CnnPolicy")`` with a Box action
+    space, on SB3's rollouts, one minibatch per epoch (so that the shuffles agree), 3 updates."""
+    pytest.importorskip("stable_baselines3")
+    torch = pytest.importorskip("torch")
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    low, high = np.array([-1, 0, 0], np.float32), np.array([1, 1, 1], np.float32)
+    torch.manual_seed(0)
+    env = _random_frames_vec_env(2, gym.spaces.Box(low, high))
+    model = PPO("CnnPolicy", env, n_steps=8, batch_size=16, n_epochs=2, seed=0, device="cpu")
+    config = dataclasses.replace(
+        carracing.PRESETS["ppo"], num_seeds=1, num_envs=2, num_steps=8, num_minibatches=1, update_epochs=2
+    )
+    spaces = types.SimpleNamespace(
+        obs_shape=(4, 84, 84), action_dim=3, continuous=True, action_bounds=(low, high)
+    )
+    _updates_match_sb3(model, config, spaces, updates=3, atol=1e-5)  # an Adam step: ~3e-4
 
 
 # ----------------------------------------------------------------------------------------------- CarRacing
