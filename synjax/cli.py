@@ -84,8 +84,34 @@ def _pop_preset(args: list[str], presets: dict) -> tuple[str, list[str]]:
     return preset, rest
 
 
+def _resume_folder(args: Sequence[str]) -> str | None:
+    """The value of ``--resume DIR`` / ``--resume=DIR`` in ``args``, if any."""
+    for i, arg in enumerate(args):
+        if arg == "--resume" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--resume="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _resumed_default(name: str, folder: str, config_type: type):
+    """The config a checkpoint in ``folder`` was made with: a resumed run starts from its own flags."""
+    from synjax import checkpoint, results
+
+    try:
+        saved, _ = checkpoint.read(folder)
+        if saved.get("experiment", name) != name:
+            raise ValueError(f"--resume {folder}: a checkpoint of {saved['experiment']!r}, not {name!r}")
+        return results.config_from_dict(config_type, saved)
+    except (FileNotFoundError, ValueError, TypeError) as e:
+        raise SystemExit(f"synjax {name}: error: {e}") from None
+
+
 def parse(name: str, args: Sequence[str]):
-    """Build the config of experiment ``name`` from command-line ``args`` (raises SystemExit on bad flags)."""
+    """Build the config of experiment ``name`` from command-line ``args`` (raises SystemExit on bad flags).
+
+    With ``--resume DIR`` the flags start from the config saved in DIR's checkpoint instead of a preset.
+    """
     import tyro
 
     module = importlib.import_module(EXPERIMENTS[name][0])
@@ -94,6 +120,9 @@ def parse(name: str, args: Sequence[str]):
     if preset not in presets:
         raise SystemExit(f"synjax {name}: error: unknown --preset {preset!r}; allowed: {', '.join(presets)}")
     default = presets[preset]
+    resume = _resume_folder(rest)
+    if resume is not None and hasattr(default, "resume"):
+        default = _resumed_default(name, resume, type(default))
     description = f"{EXPERIMENTS[name][1]}. Presets: {', '.join(presets)} (default {next(iter(presets))})."
     try:
         config = tyro.cli(
@@ -115,8 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synjax: error: unknown experiment {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module, config = parse(name, argv[1:])
+    from synjax.experiment import Interrupted
+
     try:
         path, _ = module.run(config)
+    except Interrupted as e:
+        print(f"synjax {name}: {e}", file=sys.stderr)
+        return 128 + e.signum
     except (
         FileExistsError,
         FileNotFoundError,

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from synjax import results
+from synjax.results import config_from_dict
 from synjax.experiment import require
 
 
@@ -43,13 +44,6 @@ class Policy:
     template: Any
     act: Callable[[Any, jax.Array], jax.Array]
     from_dict: Callable[[Any, Any], Any] | None = None
-
-
-def config_from_dict(config_type: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass from ``config.json`` (lists become tuples; unknown keys are ignored)."""
-    names = {f.name for f in dataclasses.fields(config_type)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
-    return config_type(**kwargs)
 
 
 def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], Policy]:

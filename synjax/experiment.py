@@ -1,33 +1,45 @@
-"""The experiment runner: many seeds of one pure ``train(key)`` in one jit, sharded over every device.
+"""The experiment runner: many seeds (and swept values) of one :class:`synjax.trainer.Trainer`, sharded over
+every device, driven in chunks that are checkpointed, so a long sweep survives a crash.
 
-Every experiment is a pure function ``train(key) -> TrainOutput`` built from a frozen config. The runner
+Every experiment builds ``make_train(config) -> Trainer`` (``init``, ``step``, ``finish``). The runner
 
 1. splits ``num_seeds`` keys from ``jax.random.key(seed)`` (seed ``i`` gets the same key whatever the device
-   count, so a sweep's numbers do not depend on the hardware layout);
-2. runs ``jit(vmap(train))`` with the seed axis sharded over a 1-D ``jax.sharding.Mesh`` of all devices JAX sees
-   (after ``jax.distributed.initialize()`` that is every device of every host), padding the seed axis to a
-   multiple of the device count;
-3. times compilation and execution separately, shows a progress bar fed from inside the jitted code
-   (:mod:`synjax.progress`), and writes the results folder (:mod:`synjax.results`) on process 0.
+   count, so a sweep's numbers do not depend on the hardware layout), one run per seed and swept point
+   (:mod:`synjax.sweep`);
+2. runs ``jit(vmap(init))``, then the steps in ``num_chunks`` jitted chunks of ``jit(vmap(scan(step)))`` over the
+   whole state, the run axis sharded over a 1-D ``jax.sharding.Mesh`` of all devices JAX sees (after
+   ``jax.distributed.initialize()`` that is every device of every host), padded to a multiple of the device
+   count; then ``jit(vmap(finish))``;
+3. writes ``checkpoint.msgpack`` into the results folder every ``checkpoint_every`` chunks and when a SIGTERM or
+   Ctrl-C arrives (at the end of the chunk running then), so ``--resume DIR`` continues bit for bit;
+4. times compilation and execution separately, shows a progress bar fed from inside the jitted code
+   (:mod:`synjax.progress`) and writes the results folder (:mod:`synjax.results`) on process 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import results
+from synjax import checkpoint, results, sweep
+from synjax.checks import require
 from synjax.progress import ProgressBar
+from synjax.trainer import Trainer, TrainOutput
+
+__all__ = ["RunConfig", "TrainOutput", "Trainer", "require", "run_experiment", "run_seeds", "seed_keys"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +53,11 @@ class RunConfig:
       overwrite: replace ``out`` if it already holds results.
       progress: draw a live progress bar.
       distributed: call ``jax.distributed.initialize()`` first (multi-host runs; see README).
+      resume: continue the interrupted run whose results folder (holding ``checkpoint.msgpack``) this is; the
+        run's own flags are read from the checkpoint, so ``synjax <experiment> --resume DIR`` is enough.
+      num_chunks: the training steps run in this many jitted chunks (fewer if the run has fewer steps); a
+        SIGTERM or Ctrl-C stops the run at the end of the current chunk, after saving a checkpoint.
+      checkpoint_every: write ``checkpoint.msgpack`` every this many chunks; 0 only on SIGTERM or Ctrl-C.
     """
 
     num_seeds: int = 8
@@ -49,35 +66,15 @@ class RunConfig:
     overwrite: bool = False
     progress: bool = True
     distributed: bool = False
+    resume: str = ""
+    num_chunks: int = 20
+    checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
         require(self.num_seeds >= 1, "num_seeds", self.num_seeds, "an integer >= 1")
         require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
-
-
-def require(ok: bool, field: str, value: Any, allowed: str) -> None:
-    """Raise ``ValueError("<field>=<value> is invalid: must be <allowed>")`` unless ``ok``."""
-    if not ok:
-        raise ValueError(f"{field}={value!r} is invalid: must be {allowed}")
-
-
-@struct.dataclass
-class TrainOutput:
-    """What one seed's ``train(key)`` returns (the runner adds a leading seed axis to every leaf).
-
-    Attributes:
-      params: the trained parameters (any pytree of arrays).
-      steps: shape (P,), x-axis of the evaluation points (env steps, episodes, epochs).
-      metrics: name -> shape (P,), values at the evaluation points.
-      final: name -> scalar, the final metrics summarized across seeds.
-      extras: name -> array, anything else an experiment wants to post-process (not written by the runner).
-    """
-
-    params: Any
-    steps: jax.Array
-    metrics: dict[str, jax.Array]
-    final: dict[str, jax.Array]
-    extras: dict[str, Any] = struct.field(default_factory=dict)
+        require(self.num_chunks >= 1, "num_chunks", self.num_chunks, "an integer >= 1")
+        require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0")
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -147,10 +144,169 @@ def default_out(experiment: str) -> Path:
     return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+class Interrupted(Exception):  # noqa: N818 (it is not an error: the run stopped on request and can go on)
+    """A SIGTERM or Ctrl-C stopped the run after a chunk; its checkpoint is in ``folder``."""
+
+    def __init__(self, folder: Path, done: int, total: int, signum: int):
+        super().__init__(
+            f"interrupted at step {done} of {total}: checkpoint saved in {folder}; continue with --resume {folder}"
+        )
+        self.folder, self.done, self.total, self.signum = folder, done, total, signum
+
+
+def chunk_length(num_steps: int, num_chunks: int) -> int:
+    """Steps per chunk: ``ceil(num_steps / num_chunks)``, or the nearest larger divisor of ``num_steps`` within a
+    factor 2 of it (equal chunks compile once; otherwise the last, shorter chunk compiles separately)."""
+    base = max(1, -(-num_steps // max(1, num_chunks)))
+    for length in range(base, min(num_steps, 2 * base) + 1):
+        if num_steps % length == 0:
+            return length
+    return base
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """While open, SIGTERM and the first Ctrl-C only set ``flag["signum"]`` (the runner stops after the chunk
+    running then, with a checkpoint); a second Ctrl-C interrupts at once. Yields the flag dict."""
+    flag: dict[str, int | None] = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["signum"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["signum"] = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _to_host(tree: Any, num_runs: int) -> Any:
+    """Device pytree (leading run axis, maybe sharded over hosts) -> numpy on every process, padding dropped;
+    PRNG keys become their key data."""
+    tree = jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:num_runs], tree)
+
+
+def _is_key(x: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+
+
+def _to_device(tree: Any, sharding: NamedSharding, padded: int) -> Any:
+    """Host pytree (leading run axis) -> arrays sharded over the run axis, padded with copies of the last run.
+    Leaves that are typed PRNG keys (on the host) go over as key data and are wrapped again."""
+
+    def put(x):
+        key = _is_key(x)
+        data = np.asarray(jax.random.key_data(x) if key else x)
+        if padded > data.shape[0]:
+            data = np.concatenate([data, np.repeat(data[-1:], padded - data.shape[0], axis=0)])
+        arr = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
+        return jax.random.wrap_key_data(arr) if key else arr
+
+    return jax.tree.map(put, tree)
+
+
+@dataclasses.dataclass
+class _Runs:
+    """The G*S runs of a config (G swept points x S seeds) as sharded inputs, and their jitted pieces."""
+
+    config: Any
+    make_train: Callable[[Any], Trainer]
+
+    def __post_init__(self) -> None:
+        self.names, self.points = sweep.grid(self.config)
+        self.num_runs = len(self.points) * self.config.num_seeds
+        self.mesh = seed_mesh()
+        self.padded = math.ceil(self.num_runs / self.mesh.devices.size) * self.mesh.devices.size
+        self.sharding = NamedSharding(self.mesh, P("seeds"))
+        keys = np.asarray(jax.random.key_data(seed_keys(self.config.seed, self.config.num_seeds)))
+        keys = np.tile(keys, (len(self.points),) + (1,) * (keys.ndim - 1))
+        hp = np.repeat(self.points, self.config.num_seeds, axis=0).astype(np.float32)
+        self.keys = _to_device(keys, self.sharding, self.padded)
+        self.hps = _to_device(hp, self.sharding, self.padded)
+        self.trainer = self.make_train(sweep.at(self.config))  # for num_steps; the traced ones get hp below
+        self._chunks: dict[int, Any] = {}
+
+    def _trainer(self, hp_row: jax.Array) -> Trainer:
+        return self.make_train(sweep.at(self.config, **{n: hp_row[j] for j, n in enumerate(self.names)}))
+
+    def init_fn(self):
+        def one(raw_key, hp_row):
+            return self._trainer(hp_row).init(jax.random.wrap_key_data(raw_key))
+
+        return jax.jit(jax.vmap(one), in_shardings=(self.sharding, self.sharding), out_shardings=self.sharding)
+
+    def chunk_fn(self, length: int):
+        """``(states, hps, start) -> (states, metrics (R, length, ...))``, jitted once per length."""
+        if length not in self._chunks:
+
+            def one(state, hp_row, start):
+                return self._trainer(hp_row).run_steps(state, start, length)
+
+            replicated = NamedSharding(self.mesh, P())
+            self._chunks[length] = jax.jit(
+                jax.vmap(one, in_axes=(0, 0, None)),
+                in_shardings=(self.sharding, self.sharding, replicated),
+                out_shardings=self.sharding,
+                donate_argnums=0,
+            )
+        return self._chunks[length]
+
+    def finish_fn(self):
+        def one(state, metrics, hp_row):
+            return self._trainer(hp_row).finish(state, metrics)
+
+        sh = self.sharding
+        return jax.jit(jax.vmap(one), in_shardings=(sh, sh, sh), out_shardings=sh)
+
+
+def _resume_state(experiment: str, config: RunConfig) -> dict[str, Any]:
+    """The raw checkpoint of ``config.resume``, after checking it is of this experiment, config and version."""
+    from synjax import __version__
+
+    saved, raw = checkpoint.read(config.resume)
+    if saved.get("experiment") != experiment:
+        raise ValueError(
+            f"--resume {config.resume}: a checkpoint of {saved.get('experiment')!r}, not {experiment!r}"
+        )
+    version = saved.get("versions", {}).get("synjax")
+    if version != __version__:
+        raise ValueError(
+            f"--resume {config.resume}: the checkpoint was made by synjax {version}, this is {__version__}; "
+            "resume it with that version"
+        )
+    saved = {k: v for k, v in saved.items() if k not in ("experiment", "versions")}
+    if saved.get("num_seeds") != config.num_seeds:
+        raise ValueError(
+            f"--resume {config.resume}: the checkpoint holds {saved.get('num_seeds')} seeds, not "
+            f"{config.num_seeds}; drop --num-seeds to continue it"
+        )
+    diff = checkpoint.config_difference(saved, results.config_dict(config), checkpoint.MAY_DIFFER_JAX)
+    if diff:
+        raise ValueError(
+            f"--resume {config.resume}: the checkpoint was made with another config; differences "
+            f"(checkpoint -> now): {'; '.join(diff)}"
+        )
+    for name in ("train_state", "metrics", "done", "wall_time_s", "compile_time_s"):
+        if name not in raw:
+            raise ValueError(f"--resume {config.resume}: {checkpoint.FILE} is not a JAX-experiment checkpoint")
+    return raw
+
+
 def run_experiment(
     experiment: str,
     config: RunConfig,
-    train: Callable[[jax.Array], TrainOutput],
+    make_train: Callable[[Any], Trainer],
     *,
     progress_total: int,
     progress_unit_metric: str = "return",
@@ -158,51 +314,129 @@ def run_experiment(
     extra_summary: Callable[[TrainOutput], Mapping[str, Any]] | None = None,
     extra_files: Callable[[Path, TrainOutput], None] | None = None,
 ) -> tuple[Path | None, SweepRun]:
-    """Train every seed of ``config`` and write the results folder.
+    """Train every seed (and swept point) of ``config`` in chunks, checkpointed, and write the results folder.
 
     Args:
-      experiment: name used for the folder and summary.
-      config: the experiment's config (a :class:`RunConfig` subclass).
-      train: pure ``train(key) -> TrainOutput`` for one seed.
-      progress_total: the largest ``done`` value that ``train`` reports to :func:`synjax.progress.report`.
+      experiment: name used for the folder, the summary and the checkpoint.
+      config: the experiment's config (a :class:`RunConfig` subclass; :data:`synjax.sweep.Floats` fields with
+        several values make a sweep).
+      make_train: ``config -> Trainer``; called inside the trace with the swept fields as tracers.
+      progress_total: the largest ``done`` value that the steps report to :func:`synjax.progress.report`.
       progress_unit_metric: name of the value shown on the progress bar.
-      steps_per_seed: environment/sample steps one seed performs (for steps_per_s), or, when that is only known
-        after training (episodes of varying length), a function of the gathered outputs (leading seed axis)
-        returning the steps of all seeds together.
-      extra_summary: more summary.json entries computed from the gathered outputs.
+      steps_per_seed: environment/sample steps one run performs (for steps_per_s), or, when that is only known
+        after training (episodes of varying length), a function of the gathered outputs (leading run axis)
+        returning the steps of all runs together.
+      extra_summary: more summary.json entries computed from the gathered outputs (per point in a sweep).
       extra_files: writes experiment-specific files (pictures, arrays) into the results folder.
     Returns:
-      (results folder or None on processes other than 0, the :class:`SweepRun`).
+      (results folder or None on processes other than 0, the :class:`SweepRun` of all runs).
+    Raises:
+      Interrupted: a SIGTERM or Ctrl-C stopped the run; its checkpoint is saved.
     """
     if config.distributed:
         jax.distributed.initialize()
-    out = Path(config.out) if config.out else default_out(experiment)
-    results.check_out_dir(out, config.overwrite)  # fail before training, not after
-    desc = f"{experiment} x{config.num_seeds} seeds"
-    with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress):
-        run = run_seeds(train, config.num_seeds, config.seed)
+    raw = _resume_state(experiment, config) if config.resume else None
+    out = Path(config.out or config.resume) if config.resume else Path(config.out or default_out(experiment))
+    if raw is None or out.resolve() != Path(config.resume).resolve():
+        results.check_out_dir(out, config.overwrite)  # fail before training, not after
+    runs = _Runs(config, make_train)
+    num_steps = runs.trainer.num_steps
+    length = chunk_length(num_steps, config.num_chunks)
+    saved_config = {"experiment": experiment, **results.config_dict(config), "versions": results.versions()}
+
+    t0 = time.perf_counter()
+    if raw is None:
+        init = runs.init_fn().lower(runs.keys, runs.hps).compile()
+        compile_s, wall_s = time.perf_counter() - t0, 0.0
+        t1 = time.perf_counter()
+        states = init(runs.keys, runs.hps)
+        jax.block_until_ready(states)
+        wall_s += time.perf_counter() - t1
+        done, history = 0, []
+    else:
+        template = jax.eval_shape(runs.init_fn(), runs.keys, runs.hps)
+        template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, *x.shape[1:]), x.dtype), template)
+        states = _to_device(checkpoint.tree_from_arrays(template, raw["train_state"], config.resume), runs.sharding,
+                            runs.padded)  # fmt: skip
+        done = int(raw["done"])
+        m1 = jax.eval_shape(runs.chunk_fn(1), states, runs.hps, 0)[1]
+        m_template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, done, *x.shape[2:]), x.dtype), m1)
+        history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
+        compile_s, wall_s = float(raw["compile_time_s"]), float(raw["wall_time_s"])
+
+    def save(folder: Path) -> None:
+        state = {
+            "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
+            "train_state": checkpoint.arrays_to_tree(_to_host(states, runs.num_runs)),
+            "metrics": checkpoint.arrays_to_tree(_concat(history)) if history else {},
+        }  # fmt: skip
+        if jax.process_index() == 0:
+            checkpoint.save(folder, saved_config, state)
+
+    desc = f"{experiment} x{config.num_seeds} seeds" + (f", {len(runs.points)} points" if runs.names else "")
+    if jax.process_count() > 1:
+        desc += f" [process {jax.process_index()}/{jax.process_count()}]"
+    initial = progress_total * done // max(1, num_steps)
+    with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress,
+                     initial=initial), stop_requests() as stop:  # fmt: skip
+        chunk_index, compiled = 0, {}
+        while done < num_steps:
+            n = min(length, num_steps - done)
+            t1 = time.perf_counter()
+            if n not in compiled:
+                compiled[n] = runs.chunk_fn(n).lower(states, runs.hps, jnp.int32(done)).compile()
+            fn = compiled[n]
+            t2 = time.perf_counter()
+            states, metrics = fn(states, runs.hps, jnp.int32(done))
+            history.append(_to_host(metrics, runs.num_runs))  # blocks until the chunk is done
+            t3 = time.perf_counter()
+            compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
+            chunk_index += 1
+            if stop["signum"] is not None:
+                save(out)
+                raise Interrupted(out, done, num_steps, stop["signum"])
+            due = config.checkpoint_every and chunk_index % config.checkpoint_every == 0
+            if due and done < num_steps:
+                save(out)
+        t1 = time.perf_counter()
+        metrics = _to_device(_concat(history), runs.sharding, runs.padded)
+        finish = runs.finish_fn().lower(states, metrics, runs.hps).compile()
+        t2 = time.perf_counter()
+        output = finish(states, metrics, runs.hps)
+        output = _to_host(output, runs.num_runs)
+        compile_s, wall_s = compile_s + t2 - t1, wall_s + time.perf_counter() - t2
+    run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s)
     if jax.process_index() != 0:
         return None, run
     o: TrainOutput = run.output
     steps = np.asarray(o.steps)[0]
+    num_runs = runs.num_runs
+    if runs.names:
+        metrics, final, extra = sweep.sweep_results(runs.names, runs.points, config.num_seeds, o, extra_summary)
+    else:
+        metrics, final = o.metrics, o.final
+        extra = dict(extra_summary(o)) if extra_summary else {}
+
+    def files(stage: Path) -> None:
+        if runs.names:
+            metrics_only = {k: np.asarray(v) for k, v in o.metrics.items()}
+            sweep.plot_sweep(stage / "curves.png", steps, metrics_only, runs.names, runs.points, config.num_seeds,
+                             title=experiment)  # fmt: skip
+        if extra_files is not None:
+            extra_files(stage, o)
+
     path = results.write_run(
-        out,
-        experiment=experiment,
-        config=config,
-        steps=steps,
-        metrics=o.metrics,
-        final=o.final,
-        params=o.params,
-        wall_time_s=run.wall_time_s,
-        compile_time_s=run.compile_time_s,
-        total_steps=int(steps_per_seed(o))
-        if callable(steps_per_seed)
-        else int(steps_per_seed) * config.num_seeds,
-        overwrite=config.overwrite,
-        extra=extra_summary(o) if extra_summary else None,
-        extra_files=(lambda stage: extra_files(stage, o)) if extra_files else None,
-    )
+        out, experiment=experiment, config=config, steps=steps, metrics=metrics, final=final, params=o.params,
+        wall_time_s=run.wall_time_s, compile_time_s=run.compile_time_s,
+        total_steps=int(steps_per_seed(o)) if callable(steps_per_seed) else int(steps_per_seed) * num_runs,
+        overwrite=True, extra=extra, extra_files=files,
+    )  # fmt: skip
     return path, run
+
+
+def _concat(history: list[Any]) -> Any:
+    """Chunks' metrics (leaves (R, L_c, ...)) joined along the step axis."""
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *history)
 
 
 def tree_index(tree: Any, i: int) -> Any:

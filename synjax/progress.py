@@ -33,14 +33,17 @@ class ProgressBar:
       desc: label in front of the bar.
       metric: name shown for the reported value (e.g. ``"return"``).
       enabled: draw nothing when False (reports are still accepted and dropped).
+      initial: steps already done (a resumed run continues its bar from there).
     """
 
-    def __init__(self, total: int, desc: str = "", metric: str = "value", enabled: bool = True):
+    def __init__(
+        self, total: int, desc: str = "", metric: str = "value", enabled: bool = True, initial: int = 0
+    ):
         self.total = int(total)
         self.desc = desc
         self.metric = metric
         self.enabled = enabled
-        self.done = 0
+        self.done = int(initial)
         self.latest: float | None = None
         self._bar: Any = None
 
@@ -48,7 +51,8 @@ class ProgressBar:
         global _active
         if self.enabled:
             self._bar = tqdm(
-                total=self.total, desc=self.desc, unit="step", unit_scale=True, dynamic_ncols=True
+                total=self.total, initial=self.done, desc=self.desc, unit="step", unit_scale=True,
+                dynamic_ncols=True,
             )
         with _lock:
             _active = self

@@ -91,6 +91,27 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as the JSON-able dict that config.json holds (without the experiment and versions)."""
+    return _jsonable(config)
+
+
+def config_from_dict(config_type: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a config dataclass from ``config.json``'s dict (lists become tuples; unknown keys are ignored)."""
+    names = {f.name for f in dataclasses.fields(config_type)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return config_type(**kwargs)
+
+
+def versions() -> dict[str, str]:
+    """``{"synjax": ..., "jax": ...}``: the versions a run records (config.json, checkpoints)."""
+    import jax
+
+    from synjax import __version__
+
+    return {"synjax": __version__, "jax": jax.__version__}
+
+
 def write_metrics_csv(path: Path, steps: np.ndarray, metrics: Mapping[str, np.ndarray]) -> None:
     """metrics.csv: one row per seed and evaluation point.
 
@@ -191,17 +212,13 @@ def write_run(
       extra: more JSON-able entries for summary.json.
       extra_files: callback writing experiment-specific files into the staging folder.
     """
-    from synjax import __version__
     from synjax.plots import plot_curves
 
     out = check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        import jax
-
-        cfg = {"experiment": experiment, **_jsonable(config)}
-        cfg["versions"] = {"synjax": __version__, "jax": jax.__version__}
+        cfg = {"experiment": experiment, **_jsonable(config), "versions": versions()}
         (stage / "config.json").write_text(json.dumps(cfg, indent=2))
         metrics_np = {k: np.asarray(v) for k, v in metrics.items()}
         write_metrics_csv(stage / "metrics.csv", np.asarray(steps), metrics_np)

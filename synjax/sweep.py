@@ -5,11 +5,10 @@ How it works
 1. A config field that may be swept is annotated :data:`Floats` (``lr: Floats = 3e-4``). It holds a float, or a
    tuple of floats for a sweep; on the command line ``--lr 1e-4,3e-4,1e-3`` gives the tuple. Validate it in
    ``__post_init__`` with :func:`check`, which checks every value.
-2. The experiment's ``run`` calls :func:`run_sweep` instead of :func:`synjax.experiment.run_experiment`, passing
-   ``make_train`` (``config -> train(key) -> TrainOutput``). Without any multi-valued field it *is*
-   ``run_experiment``. With some, the grid (cartesian product of the swept fields, G points) times the seeds
-   (S) becomes one batch of G*S runs: ``jit(vmap(one_run))(keys, values)``, sharded over devices like seeds,
-   where ``one_run`` calls ``make_train(at(config, **values))`` *inside* the trace, so the swept fields are
+2. The experiment's ``run`` calls :func:`synjax.experiment.run_experiment` with ``make_train`` (``config ->``
+   :class:`synjax.trainer.Trainer`). With a multi-valued field, the grid (cartesian product of the swept
+   fields, G points) times the seeds (S) becomes one batch of G*S runs, vmapped and sharded over devices like
+   seeds, where each run calls ``make_train(at(config, **values))`` *inside* the trace, so the swept fields are
    traced scalars and one compilation serves every value. Point g, seed i uses seed key i (the same keys for
    every point: differences between points are not seed noise).
 3. So ``make_train`` and ``train`` must use the sweepable fields only as numbers (``jnp`` arithmetic, optax
@@ -26,7 +25,6 @@ import copy
 import dataclasses
 import itertools
 import math
-import time
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,22 +32,9 @@ from typing import Annotated, Any
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 from tyro.constructors import PrimitiveConstructorSpec
 
-from synjax import results
-from synjax.experiment import (
-    RunConfig,
-    SweepRun,
-    TrainOutput,
-    default_out,
-    require,
-    run_experiment,
-    seed_keys,
-    seed_mesh,
-)
-from synjax.progress import ProgressBar
+from synjax.checks import require
 
 
 def _parse(args: list[str]) -> float | tuple[float, ...]:
@@ -142,58 +127,30 @@ def label(names: tuple[str, ...], point: np.ndarray) -> str:
     return ",".join(f"{n}={float(v):g}" for n, v in zip(names, point))
 
 
-def run_sweep(
-    experiment: str,
-    config: RunConfig,
-    make_train: Callable[[Any], Callable[[jax.Array], TrainOutput]],
-    *,
-    progress_total: int,
-    progress_unit_metric: str = "return",
-    steps_per_seed: int | Callable[[TrainOutput], int],
-    extra_summary: Callable[[TrainOutput], Mapping[str, Any]] | None = None,
-    extra_files: Callable[[Path, TrainOutput], None] | None = None,
-) -> tuple[Path | None, SweepRun]:
-    """Train every grid point x seed of ``config`` in one jit and write the results folder.
+def sweep_results(
+    names: tuple[str, ...],
+    points: np.ndarray,
+    num_seeds: int,
+    output: Any,
+    extra_summary: Callable[[Any], Mapping[str, Any]] | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """What a sweep writes: ``(metrics, final, summary entries)`` of the G*S runs' ``output`` (a ``TrainOutput``
+    with a leading run axis).
 
-    Args: as :func:`synjax.experiment.run_experiment`, except ``make_train`` (``config -> train``) instead of
-    ``train``; a callable ``steps_per_seed`` gets all G*S runs' outputs and returns their steps together.
-    ``extra_summary`` is applied to each point's outputs (stored in that point's ``sweep`` entry);
-    ``extra_files`` receives all G*S runs.
-    Returns:
-      (results folder or None off process 0, :class:`SweepRun` whose leaves have a leading axis G*S).
+    ``metrics`` gets the swept values as extra columns; ``final`` is named ``"<metric>[<point label>]"``;
+    the summary entry ``sweep`` lists each point's values, per-metric stats and medians (and ``extra_summary``
+    of that point's runs).
     """
-    names, points = grid(config)
-    if not names:
-        return run_experiment(
-            experiment,
-            config,
-            make_train(at(config)),
-            progress_total=progress_total,
-            progress_unit_metric=progress_unit_metric,
-            steps_per_seed=steps_per_seed,
-            extra_summary=extra_summary,
-            extra_files=extra_files,
-        )
-    if config.distributed:
-        jax.distributed.initialize()
-    out = Path(config.out) if config.out else default_out(experiment)
-    results.check_out_dir(out, config.overwrite)
-    num_points, num_seeds = len(points), config.num_seeds
-    desc = f"{experiment} sweep {len(points)} points x{num_seeds} seeds"
-    with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress):
-        run = _run_grid(make_train, config, names, points)
-    if jax.process_index() != 0:
-        return None, run
-    o: TrainOutput = run.output
-    steps = np.asarray(o.steps)[0]
-    num_steps = steps.shape[0]
-    metrics = {k: np.asarray(v) for k, v in o.metrics.items()}
+    from synjax.results import stats
+
+    steps = np.asarray(output.steps)[0]
+    metrics = {k: np.asarray(v) for k, v in output.metrics.items()}
     for j, name in enumerate(names):  # the swept values as metrics.csv columns
-        metrics[name] = np.repeat(points[:, j], num_seeds)[:, None].repeat(num_steps, axis=1)
+        metrics[name] = np.repeat(points[:, j], num_seeds)[:, None].repeat(steps.shape[0], axis=1)
     final, entries = {}, []
     for g, point in enumerate(points):
         rows = slice(g * num_seeds, (g + 1) * num_seeds)
-        part = jax.tree.map(lambda x, rows=rows: x[rows], o)
+        part = jax.tree.map(lambda x, rows=rows: x[rows], output)
         tag = label(names, point)
         for k, v in part.final.items():
             final[f"{k}[{tag}]"] = np.asarray(v)
@@ -201,87 +158,20 @@ def run_sweep(
             {
                 "values": {n: float(v) for n, v in zip(names, point)},
                 "runs": [rows.start, rows.stop],
-                "final": {k: results.stats(np.asarray(v)) for k, v in part.final.items()},
+                "final": {k: stats(np.asarray(v)) for k, v in part.final.items()},
                 "final_median": {k: float(np.median(np.asarray(v))) for k, v in part.final.items()},
                 **(dict(extra_summary(part)) if extra_summary else {}),
             }
         )
-    sweep_summary = {
+    summary = {
         "sweep": {
             "fields": list(names),
-            "num_points": num_points,
+            "num_points": len(points),
             "layout": "run r (metrics.csv seed column, params leading axis) = point r // num_seeds, seed r % num_seeds",
             "points": entries,
         }
     }
-
-    def files(stage: Path) -> None:
-        plot_sweep(
-            stage / "curves.png",
-            steps,
-            {k: np.asarray(v) for k, v in o.metrics.items()},
-            names,
-            points,
-            num_seeds,
-            title=experiment,
-        )
-        if extra_files is not None:
-            extra_files(stage, o)
-
-    path = results.write_run(
-        out,
-        experiment=experiment,
-        config=config,
-        steps=steps,
-        metrics=metrics,
-        final=final,
-        params=o.params,
-        wall_time_s=run.wall_time_s,
-        compile_time_s=run.compile_time_s,
-        total_steps=int(steps_per_seed(o))
-        if callable(steps_per_seed)
-        else int(steps_per_seed) * len(points) * num_seeds,
-        overwrite=config.overwrite,
-        extra=sweep_summary,
-        extra_files=files,
-    )
-    return path, run
-
-
-def _run_grid(make_train, config, names: tuple[str, ...], points: np.ndarray) -> SweepRun:
-    """``jit(vmap(run))`` over G*S (key, values) pairs sharded over every device; numpy outputs (G*S, ...)."""
-    num_points, num_seeds = len(points), config.num_seeds
-    total = num_points * num_seeds
-    mesh = seed_mesh()
-    num_devices = mesh.devices.size
-    padded = math.ceil(total / num_devices) * num_devices
-    key_data = np.asarray(jax.random.key_data(seed_keys(config.seed, num_seeds)))
-    key_data = np.tile(key_data, (num_points,) + (1,) * (key_data.ndim - 1))
-    hp = np.repeat(points, num_seeds, axis=0).astype(np.float32)
-    if padded > total:
-        key_data = np.concatenate([key_data, np.repeat(key_data[-1:], padded - total, axis=0)])
-        hp = np.concatenate([hp, np.repeat(hp[-1:], padded - total, axis=0)])
-    sharding = NamedSharding(mesh, P("seeds"))
-    keys = jax.make_array_from_callback(key_data.shape, sharding, lambda index: key_data[index])
-    hps = jax.make_array_from_callback(hp.shape, sharding, lambda index: hp[index])
-
-    def one_run(raw_key, hp_row):
-        point = at(config, **{n: hp_row[j] for j, n in enumerate(names)})
-        return make_train(point)(jax.random.wrap_key_data(raw_key))
-
-    fn = jax.jit(jax.vmap(one_run), in_shardings=(sharding, sharding), out_shardings=sharding)
-    t0 = time.perf_counter()
-    compiled = fn.lower(keys, hps).compile()
-    t1 = time.perf_counter()
-    out = compiled(keys, hps)
-    jax.block_until_ready(out)
-    t2 = time.perf_counter()
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        out = multihost_utils.process_allgather(out, tiled=True)
-    out = jax.tree.map(lambda x: np.asarray(x)[:total], out)
-    return SweepRun(output=out, compile_time_s=t1 - t0, wall_time_s=t2 - t1)
+    return metrics, final, summary
 
 
 def plot_sweep(

@@ -14,7 +14,8 @@ from flax import nnx
 from synjax import results
 from synjax.agents.networks import ConvActorCritic, NatureCNN
 from synjax.cli import main
-from synjax.host import atari, carracing, checkpoint, envs, loop, sb3_atari
+from synjax import checkpoint
+from synjax.host import atari, carracing, envs, loop, sb3_atari
 from synjax.host.experiment import run_host
 from synjax.host.sb3_atari import SB3AtariEnv
 

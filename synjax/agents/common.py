@@ -27,9 +27,10 @@ from flax import nnx, struct
 from synjax.agents.networks import ACTIVATIONS, ActorCritic, action_spec, combine_moments, obs_encoder
 from synjax.envs import registry
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, TrainOutput, require
+from synjax.experiment import RunConfig, TrainOutput, require, run_experiment
 from synjax.progress import report
-from synjax.sweep import Floats, check, run_sweep
+from synjax.sweep import Floats, check
+from synjax.trainer import Trainer
 
 #: ``apply(params, obs (..., obs_dim)) -> (policy distribution, value (...,))``.
 Apply = Callable[[Any, jax.Array], tuple[distrax.Distribution, jax.Array]]
@@ -193,7 +194,7 @@ class ActorCriticConfig(RunConfig, RolloutBudget):
 
 def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return run_sweep(
+    return run_experiment(
         name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
         steps_per_seed=config.env_steps, extra_summary=final_medians,
     )  # fmt: skip
@@ -452,15 +453,26 @@ Update = Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
 
 
 @struct.dataclass
-class _Runner:
+class TrainState:
+    """One seed's on-policy training state between steps.
+
+    Attributes:
+      params: the network's ``nnx.Param`` state; stats: its other variables (observation statistics).
+      opt_state: the optimizer's state.
+      env_state, obs: (N, ...) the environments and their current observations.
+      return_norm, episodes: reward scaling and episode bookkeeping.
+      key: the rollouts' PRNG key; loop_key: the evaluations' and updates' key.
+    """
+
     params: Any
     opt_state: Any
-    stats: Any  # nnx.State of the non-Param variables (observation statistics)
+    stats: Any
     env_state: Any
     obs: jax.Array
     return_norm: ReturnNorm
     episodes: EpisodeStats
     key: jax.Array
+    loop_key: jax.Array
 
 
 def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
@@ -473,8 +485,8 @@ def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
 
 def make_actor_critic_train(
     config: ActorCriticConfig, make_tx: MakeTx, update: Update, metric_names: tuple[str, ...]
-) -> Callable[[jax.Array], TrainOutput]:
-    """Build the pure ``train(key) -> TrainOutput`` of an on-policy actor-critic algorithm.
+) -> Trainer:
+    """Build the :class:`Trainer` (``train(key) -> TrainOutput`` when called) of an on-policy actor-critic.
 
     Each of ``config.num_updates`` iterations collects ``num_steps`` x ``num_envs`` transitions, computes GAE
     advantages, calls ``update``, then folds the rollout's observations into the observation statistics (kept
@@ -504,101 +516,95 @@ def make_actor_critic_train(
     gamma = config.gamma
     report_every = b * max(1, num_updates // 200)
 
-    def train(key: jax.Array) -> TrainOutput:
+    graphdef = nnx.split(
+        nnx.eval_shape(lambda: make_network(config, env, env_params, nnx.Rngs(0))), nnx.Param, ...
+    )[0]
+    tx = make_tx(config, num_updates)
+
+    def applier(stats):
+        return lambda p, o: nnx.merge(graphdef, p, stats)(o)
+
+    def run_eval(params, stats, key):
+        apply = applier(stats)
+
+        def act(raw_obs):
+            return deterministic_action(apply(params, encode(raw_obs))[0], bounds)
+
+        return evaluate(env, env_params, act, key, config.eval_episodes, max_eval_steps).mean()
+
+    def collect(params, apply, carry):
+        """``num_steps`` steps of every environment with the current policy: (carry, Transition (T, N, ...))."""
+
+        def rollout_step(carry, _):
+            env_state, obs, rnorm, episodes, key = carry
+            keys = jax.random.split(key, n + 2)  # one split a step: each random call costs compile time
+            key, k_act, k_env = keys[0], keys[1], keys[2:]
+            dist, _ = apply(params, encode(obs))  # the actor only: values come later, batched
+            action = dist.sample(seed=k_act)
+            log_prob = dist.log_prob(action)
+            env_action = jnp.clip(action, *bounds) if continuous else action
+            next_obs, env_state, reward, terminated, truncated, info = env_step(
+                k_env, env_state, env_action, env_params
+            )
+            reward = reward.astype(jnp.float32)
+            done = jnp.logical_or(terminated, truncated)
+            episodes = episodes.update(reward, done)
+            if config.norm_reward:
+                reward, rnorm = rnorm(reward, done, gamma)
+            tr = Transition(obs, action, log_prob, reward, terminated, truncated, info["final_observation"])
+            return (env_state, next_obs, rnorm, episodes, key), tr
+
+        return jax.lax.scan(rollout_step, carry, length=t)
+
+    def update_step(runner: TrainState, i, key):
+        apply = applier(runner.stats)
+        carry = (runner.env_state, runner.obs, runner.return_norm, runner.episodes, runner.key)
+        (env_state, obs, rnorm, episodes, rollout_key), traj = collect(runner.params, apply, carry)
+        batch = rollout_batch(apply, runner.params, encode, traj, obs, gamma, config.gae_lambda)
+        params, opt_state, metrics = update(config, apply, tx, runner.params, runner.opt_state, batch, key, i)
+        stats = runner.stats
+        if config.norm_obs:
+            model = nnx.merge(graphdef, params, stats)
+            model.obs_norm.update(batch.obs)
+            stats = nnx.split(model, nnx.Param, ...)[2]
+        done_sum, done_count = episodes.done_return_sum.sum(), episodes.done_count.sum()
+        report((i + 1) * b, done_sum / done_count, every=report_every)
+        runner = TrainState(
+            params, opt_state, stats, env_state, obs, rnorm, episodes.drain(), rollout_key, runner.loop_key
+        )
+        return runner, (done_sum, done_count.astype(jnp.float32), metrics)
+
+    def init(key: jax.Array) -> TrainState:
         keys = jax.random.split(key, n + 2)
         key, k_init, k_reset = keys[0], keys[1], keys[2:]
         model = make_network(config, env, env_params, nnx.Rngs(params=k_init))
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(k_reset, env_params)
         if config.norm_obs:  # start the statistics from the first observations
             model.obs_norm.update(encode(obs))
-        graphdef, params, stats = nnx.split(model, nnx.Param, ...)
-        tx = make_tx(config, num_updates)
-
-        def applier(stats):
-            return lambda p, o: nnx.merge(graphdef, p, stats)(o)
-
-        def run_eval(params, stats, key):
-            apply = applier(stats)
-
-            def act(raw_obs):
-                return deterministic_action(apply(params, encode(raw_obs))[0], bounds)
-
-            return evaluate(env, env_params, act, key, config.eval_episodes, max_eval_steps).mean()
-
-        def collect(params, apply, carry):
-            """``num_steps`` steps of every environment with the current policy: (carry, Transition (T, N, ...))."""
-
-            def rollout_step(carry, _):
-                env_state, obs, rnorm, episodes, key = carry
-                keys = jax.random.split(key, n + 2)  # one split a step: each random call costs compile time
-                key, k_act, k_env = keys[0], keys[1], keys[2:]
-                dist, _ = apply(params, encode(obs))  # the actor only: values come later, batched
-                action = dist.sample(seed=k_act)
-                log_prob = dist.log_prob(action)
-                env_action = jnp.clip(action, *bounds) if continuous else action
-                next_obs, env_state, reward, terminated, truncated, info = env_step(
-                    k_env, env_state, env_action, env_params
-                )
-                reward = reward.astype(jnp.float32)
-                done = jnp.logical_or(terminated, truncated)
-                episodes = episodes.update(reward, done)
-                if config.norm_reward:
-                    reward, rnorm = rnorm(reward, done, gamma)
-                tr = Transition(
-                    obs, action, log_prob, reward, terminated, truncated, info["final_observation"]
-                )
-                return (env_state, next_obs, rnorm, episodes, key), tr
-
-            return jax.lax.scan(rollout_step, carry, length=t)
-
-        def update_step(runner: _Runner, i, key):
-            apply = applier(runner.stats)
-            carry = (runner.env_state, runner.obs, runner.return_norm, runner.episodes, runner.key)
-            (env_state, obs, rnorm, episodes, rollout_key), traj = collect(runner.params, apply, carry)
-            batch = rollout_batch(apply, runner.params, encode, traj, obs, gamma, config.gae_lambda)
-            params, opt_state, metrics = update(
-                config, apply, tx, runner.params, runner.opt_state, batch, key, i
-            )
-            stats = runner.stats
-            if config.norm_obs:
-                model = nnx.merge(graphdef, params, stats)
-                model.obs_norm.update(batch.obs)
-                stats = nnx.split(model, nnx.Param, ...)[2]
-            done_sum, done_count = episodes.done_return_sum.sum(), episodes.done_count.sum()
-            report((i + 1) * b, done_sum / done_count, every=report_every)
-            runner = _Runner(params, opt_state, stats, env_state, obs, rnorm, episodes.drain(), rollout_key)
-            return runner, (done_sum, done_count.astype(jnp.float32), metrics)
-
-        def iteration(carry, i):
-            # Iteration i evaluates the policy if an evaluation point falls before update i, then runs update i
-            # (none in the extra last iteration): one copy of each in the compiled program.
-            runner, key = carry
-            key, k_eval, k_update = jax.random.split(key, 3)
-            nan = jnp.float32(jnp.nan)
-            eval_return = jax.lax.cond(
-                jnp.asarray(eval_before)[i], run_eval, lambda *_: nan, runner.params, runner.stats, k_eval
-            )
-            zeros = (jnp.float32(0), jnp.float32(0), {m: nan for m in metric_names})
-            runner, out = jax.lax.cond(
-                i < num_updates, update_step, lambda r, *_: (r, zeros), runner, jnp.minimum(i, num_updates - 1),
-                k_update,
-            )  # fmt: skip
-            return (runner, key), (eval_return, out)
-
+        _, params, stats = nnx.split(model, nnx.Param, ...)
         key, k_run = jax.random.split(key)
-        runner = _Runner(
-            params,
-            tx.init(params),
-            stats,
-            env_state,
-            obs,
-            ReturnNorm.zeros(n),
-            EpisodeStats.zeros((n,)),
-            k_run,
+        return TrainState(
+            params, tx.init(params), stats, env_state, obs, ReturnNorm.zeros(n), EpisodeStats.zeros((n,)), k_run,
+            key,
+        )  # fmt: skip
+
+    def step(runner: TrainState, i: jax.Array):
+        """Iteration ``i``: evaluate the policy if an evaluation point falls before update i, then run update i
+        (none in the extra last iteration, ``i = num_updates``): one copy of each in the compiled program."""
+        loop_key, k_eval, k_update = jax.random.split(runner.loop_key, 3)
+        runner = runner.replace(loop_key=loop_key)
+        nan = jnp.float32(jnp.nan)
+        eval_return = jax.lax.cond(
+            jnp.asarray(eval_before)[i], run_eval, lambda *_: nan, runner.params, runner.stats, k_eval
         )
-        (runner, _), (eval_all, (done_sum, done_count, metrics)) = jax.lax.scan(
-            iteration, (runner, key), jnp.arange(num_updates + 1)
-        )
+        zeros = (jnp.float32(0), jnp.float32(0), {m: nan for m in metric_names})
+        runner, out = jax.lax.cond(
+            i < num_updates, update_step, lambda r, *_: (r, zeros), runner, jnp.minimum(i, num_updates - 1), k_update,
+        )  # fmt: skip
+        return runner, (eval_return, out)
+
+    def finish(runner: TrainState, history) -> TrainOutput:
+        eval_all, (done_sum, done_count, metrics) = history
         num_points = len(eval_idx)
         seg = jnp.asarray(segment)
         seg_sum = lambda x: jax.ops.segment_sum(x[:num_updates], seg, num_segments=num_points)
@@ -621,7 +627,7 @@ def make_actor_critic_train(
             },
         )
 
-    return train
+    return Trainer(init, step, finish, num_updates + 1)
 
 
 def final_medians(o: TrainOutput) -> dict[str, Any]:

@@ -35,9 +35,10 @@ from synjax.agents import common
 from synjax.agents.networks import QNetwork, obs_encoder
 from synjax.envs import registry
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, TrainOutput, require
+from synjax.experiment import RunConfig, TrainOutput, require, run_experiment
 from synjax.progress import report
-from synjax.sweep import Floats, check, run_sweep
+from synjax.sweep import Floats, check
+from synjax.trainer import Trainer
 
 # ----------------------------------------------------------------------------------------------------- config
 
@@ -468,8 +469,9 @@ def report_blocks(chunks_per_eval: int, num_evals: int, target_reports: int = 10
     return max(d for d in range(1, min(want, chunks_per_eval) + 1) if chunks_per_eval % d == 0)
 
 
-def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
-    """Build ``train(key) -> TrainOutput`` for one seed (pure; jit and vmap it).
+def make_train(config: DQNConfig) -> Trainer:
+    """Build the :class:`Trainer` of one seed (``train(key) -> TrainOutput`` when called; pure: jit and vmap it);
+    a step is one evaluation period.
 
     The output: ``params`` is the online Q-network's ``nnx.State``; ``steps`` (E+1,) transitions at each
     evaluation (0 first); ``metrics`` (E+1,) each: ``eval_return`` (mean greedy return of ``eval_episodes``
@@ -483,7 +485,7 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
     optimizer = make_optimizer(config)
     n, freq = config.num_envs, config.train_freq
     reset = jax.vmap(env.reset, in_axes=(0, None))
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     chunks_per_eval = config.eval_every // config.chunk_steps
     blocks = report_blocks(chunks_per_eval, config.num_evals)
     chunks_per_block = chunks_per_eval // blocks
@@ -510,7 +512,7 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
         eps, u, random_action, keys = x
         greedy = jnp.argmax(q_fn(s.params, s.obs), axis=-1)
         action = jnp.where(u < eps, random_action, greedy).astype(jnp.int32)
-        item, obs, env_state, reward, done = collect(step, env_params, s.env_state, s.obs, action, keys)
+        item, obs, env_state, reward, done = collect(step_envs, env_params, s.env_state, s.obs, action, keys)
         return s.replace(
             buffer=s.buffer.add(item),
             env_state=env_state,
@@ -572,7 +574,8 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
         )
         return s, point
 
-    def train(key: jax.Array) -> TrainOutput:
+    def init(key: jax.Array) -> tuple[DQNState, dict[str, jax.Array]]:
+        """The state and the metrics of the evaluation point before training."""
         key, net_key, reset_key, eval_key = jax.random.split(key, 4)
         params = init_params(net_key)
         obs, env_state = reset(jax.random.split(reset_key, n), env_params)
@@ -595,10 +598,16 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
             "loss": jnp.float32(jnp.nan),
             "epsilon": epsilon_at(config, 0),
         }
-        s, points = jax.lax.scan(eval_period, s, jnp.arange(config.num_evals))
-        metrics = {
-            k: jnp.concatenate([jnp.asarray(start[k], jnp.float32)[None], v]) for k, v in points.items()
-        }
+        return s, {k: jnp.asarray(v, jnp.float32) for k, v in start.items()}
+
+    def step(state, e: jax.Array):
+        s, start = state
+        s, point = eval_period(s, e)
+        return (s, start), point
+
+    def finish(state, points) -> TrainOutput:
+        s, start = state
+        metrics = {k: jnp.concatenate([start[k][None], v]) for k, v in points.items()}
         return TrainOutput(
             params=s.params,
             steps=(jnp.arange(config.num_evals + 1) * config.eval_every).astype(jnp.int32),
@@ -606,7 +615,7 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
             final={"eval_return": metrics["eval_return"][-1], "train_return": metrics["train_return"][-1]},
         )
 
-    return train
+    return Trainer(init, step, finish, config.num_evals)
 
 
 # ------------------------------------------------------------------------------------------ the experiment
@@ -614,7 +623,7 @@ def make_train(config: DQNConfig) -> Callable[[jax.Array], TrainOutput]:
 
 def run(config: DQNConfig):
     """Train every seed (and swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return run_sweep(
+    return run_experiment(
         "dqn",
         config,
         make_train,

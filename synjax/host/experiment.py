@@ -21,7 +21,8 @@ import numpy as np
 
 from synjax import results
 from synjax.experiment import seed_keys
-from synjax.host import checkpoint, loop
+from synjax import checkpoint
+from synjax.host import loop
 from synjax.host.envs import HostEnv
 
 #: ``make_env(config, num_envs, evaluation) -> HostEnv``.

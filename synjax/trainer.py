@@ -1,0 +1,81 @@
+"""The training contract every JAX-environment experiment keeps: ``init``, ``step``, ``finish``.
+
+A training run of one seed is
+
+    state = init(key)
+    for i in range(num_steps):
+        state, metrics_i = step(state, i)
+    output = finish(state, metrics)          # metrics: every metrics_i stacked along a leading axis
+
+and :class:`Trainer` holds the four pieces. Calling it, ``trainer(key)``, runs exactly that as one
+``lax.scan`` (so ``jax.jit(jax.vmap(make_train(config)))(keys)`` still trains many seeds in one call); the runner
+(:mod:`synjax.experiment`) instead runs the steps in jitted chunks of the whole vmapped, sharded state and
+checkpoints the state between chunks, which makes a sweep resumable after a crash or a SIGTERM.
+
+The step index ``i`` is an argument, not part of ``state``: it is the same for every seed, so under ``vmap`` it
+stays unbatched and a ``lax.cond`` on it (evaluate now? report progress?) remains a real branch instead of
+becoming a select that runs both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class TrainOutput:
+    """What one seed's training returns (the runner adds a leading seed axis to every leaf).
+
+    Attributes:
+      params: the trained parameters (any pytree of arrays).
+      steps: shape (P,), x-axis of the evaluation points (env steps, episodes, epochs).
+      metrics: name -> shape (P,), values at the evaluation points.
+      final: name -> scalar, the final metrics summarized across seeds.
+      extras: name -> array, anything else an experiment wants to post-process (not written by the runner).
+    """
+
+    params: Any
+    steps: jax.Array
+    metrics: dict[str, jax.Array]
+    final: dict[str, jax.Array]
+    extras: dict[str, Any] = struct.field(default_factory=dict)
+
+
+#: ``init(key) -> state``: one seed's training state (a pytree of arrays).
+Init = Callable[[jax.Array], Any]
+#: ``step(state, i) -> (state, metrics)``: step ``i`` (int32 scalar, shared by every seed) of the run.
+Step = Callable[[Any, jax.Array], tuple[Any, Any]]
+#: ``finish(state, metrics) -> TrainOutput``; ``metrics`` has every step's metrics stacked, leading axis num_steps.
+Finish = Callable[[Any, Any], TrainOutput]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """One seed's training as pure, jittable and vmappable pieces; calling it is ``train(key)``.
+
+    Attributes:
+      init: :data:`Init`.
+      step: :data:`Step`; one update, episode stretch or epoch.
+      finish: :data:`Finish`.
+      num_steps: how many steps the run has.
+    """
+
+    init: Init
+    step: Step
+    finish: Finish
+    num_steps: int
+
+    def run_steps(self, state: Any, start: jax.Array, length: int) -> tuple[Any, Any]:
+        """Steps ``start .. start + length - 1`` as one ``lax.scan``: ``(state, metrics stacked (length, ...))``."""
+        return jax.lax.scan(self.step, state, start + jnp.arange(length, dtype=jnp.int32))
+
+    def __call__(self, key: jax.Array) -> TrainOutput:
+        """The whole run of one seed: ``finish(*scan(step, init(key), 0 .. num_steps - 1))``."""
+        state, metrics = self.run_steps(self.init(key), jnp.int32(0), self.num_steps)
+        return self.finish(state, metrics)
