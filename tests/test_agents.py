@@ -15,7 +15,7 @@ from synjax import sweep
 from synjax.agents import a2c, common, ppo
 from synjax.agents.networks import ActorCritic, QNetwork, action_spec, obs_encoder, orthogonal
 from synjax.envs import registry
-from synjax.experiment import RunConfig, TrainOutput, run_seeds
+from synjax.experiment import RunConfig, TrainOutput, Trainer, run_experiment, run_seeds
 
 # Tiny settings that still learn CartPole in a few thousand steps (random play scores about 10-20).
 PPO_TINY = ppo.PPOConfig(
@@ -330,13 +330,13 @@ class _ToyConfig(RunConfig):
 
 
 def _toy_make_train(config):
-    def train(key):
+    def finish(key, _):
         x = jax.random.normal(key, (config.steps,)) * config.scale + config.shift
         return TrainOutput(
             params={"x": x}, steps=jnp.arange(config.steps), metrics={"x": x}, final={"x": x[-1]}
         )
 
-    return train
+    return Trainer(lambda key: key, lambda key, i: (key, None), finish, 1)
 
 
 def test_sweep_runs_every_value_times_every_seed_in_one_jit(tmp_path):
@@ -344,7 +344,7 @@ def test_sweep_runs_every_value_times_every_seed_in_one_jit(tmp_path):
         num_seeds=3, scale=(1.0, 2.0), shift=(0.0, 10.0), progress=False, out=str(tmp_path / "s")
     )
     assert sweep.sweepable_fields(_ToyConfig) == ("scale", "shift")
-    path, run = sweep.run_sweep("toy", config, _toy_make_train, progress_total=1, steps_per_seed=3)
+    path, run = run_experiment("toy", config, _toy_make_train, progress_total=1, steps_per_seed=3)
     x = run.output.params["x"]
     assert x.shape == (4 * 3, 3)  # 4 grid points x 3 seeds
     plain = run_seeds(_toy_make_train(sweep.at(config, scale=1.0, shift=0.0)), 3, 0).output.params["x"]
@@ -367,7 +367,7 @@ def test_sweep_runs_every_value_times_every_seed_in_one_jit(tmp_path):
 
 def test_a_single_valued_sweep_is_a_plain_run(tmp_path):
     config = _ToyConfig(num_seeds=2, scale=(3.0,), progress=False, out=str(tmp_path / "p"))
-    path, run = sweep.run_sweep("toy", config, _toy_make_train, progress_total=1, steps_per_seed=3)
+    path, run = run_experiment("toy", config, _toy_make_train, progress_total=1, steps_per_seed=3)
     assert "sweep" not in json.loads((path / "summary.json").read_text())
     plain = run_seeds(_toy_make_train(sweep.at(config)), 2, 0).output.params["x"]
     np.testing.assert_allclose(run.output.params["x"], plain)

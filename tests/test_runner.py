@@ -12,25 +12,35 @@ import numpy as np
 import pytest
 
 from synjax import results
-from synjax.experiment import RunConfig, TrainOutput, run_experiment, run_seeds, seed_keys
+from synjax.experiment import RunConfig, TrainOutput, Trainer, run_experiment, run_seeds, seed_keys
 from synjax.progress import ProgressBar, report
 
 
-def _toy_train(key):
+def _toy_make_train(config=None) -> Trainer:
     """A random walk of 64 steps, reporting progress; final = last position."""
 
-    def body(x, t):
+    def init(key):
+        return jnp.float32(0.0), key
+
+    def step(state, t):
+        x, key = state
         x = x + jax.random.normal(jax.random.fold_in(key, t))
         report(t + 1, x, every=16)
-        return x, x
+        return (x, key), x
 
-    x, xs = jax.lax.scan(body, jnp.float32(0.0), jnp.arange(64))
-    return TrainOutput(
-        params={"w": jnp.full((2, 3), x), "b": {"c": xs[:4]}},
-        steps=jnp.arange(8) * 8,
-        metrics={"x": xs[::8], "x2": xs[::8] ** 2},
-        final={"x": x},
-    )
+    def finish(state, xs):
+        x, _ = state
+        return TrainOutput(
+            params={"w": jnp.full((2, 3), x), "b": {"c": xs[:4]}},
+            steps=jnp.arange(8) * 8,
+            metrics={"x": xs[::8], "x2": xs[::8] ** 2},
+            final={"x": x},
+        )
+
+    return Trainer(init, step, finish, 64)
+
+
+_toy_train = _toy_make_train()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +49,7 @@ def toy_run(tmp_path_factory):
     path, run = run_experiment(
         "toy",
         RunConfig(num_seeds=5, out=str(out), progress=False),
-        _toy_train,
+        _toy_make_train,
         progress_total=64,
         steps_per_seed=64,
     )
@@ -101,7 +111,7 @@ def test_existing_results_are_not_overwritten(toy_run):
         run_experiment(
             "toy",
             RunConfig(num_seeds=2, out=str(path), progress=False),
-            _toy_train,
+            _toy_make_train,
             progress_total=64,
             steps_per_seed=64,
         )
@@ -111,17 +121,17 @@ def test_existing_results_are_not_overwritten(toy_run):
 def test_overwrite_replaces_and_failure_leaves_nothing(tmp_path):
     out = tmp_path / "run"
     cfg = RunConfig(num_seeds=2, out=str(out), progress=False)
-    run_experiment("toy", cfg, _toy_train, progress_total=64, steps_per_seed=64)
+    run_experiment("toy", cfg, _toy_make_train, progress_total=64, steps_per_seed=64)
 
     def boom(stage, outputs):
         raise RuntimeError("disk full")
 
     cfg = RunConfig(num_seeds=3, out=str(out), overwrite=True, progress=False)
     with pytest.raises(RuntimeError, match="disk full"):
-        run_experiment("toy", cfg, _toy_train, progress_total=64, steps_per_seed=64, extra_files=boom)
+        run_experiment("toy", cfg, _toy_make_train, progress_total=64, steps_per_seed=64, extra_files=boom)
     assert json.loads((out / "summary.json").read_text())["num_seeds"] == 2  # old results intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left behind
-    run_experiment("toy", cfg, _toy_train, progress_total=64, steps_per_seed=64)
+    run_experiment("toy", cfg, _toy_make_train, progress_total=64, steps_per_seed=64)
     assert json.loads((out / "summary.json").read_text())["num_seeds"] == 3
 
 
