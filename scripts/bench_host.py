@@ -125,7 +125,7 @@ def jax_cnn_gradient_ms() -> dict[str, float]:
     import jax.numpy as jnp
     from flax import nnx
 
-    from synjax.agents.networks import ConvActorCritic
+    from synjax.agents.cnn import ConvActorCritic
 
     graph, state = nnx.split(ConvActorCritic((4, 84, 84), 4, rngs=nnx.Rngs(0)))
 

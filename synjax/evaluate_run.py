@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from synjax import results
-from synjax.results import config_from_dict
 from synjax.experiment import require
+from synjax.results import config_from_dict
 
 
 @dataclasses.dataclass
@@ -34,7 +34,10 @@ class Policy:
       env, env_params: the environment the run trained on.
       template: one seed's parameter pytree with the saved structure (e.g. an ``nnx.State``), filled in with
         ``nnx.replace_by_pure_dict`` (or given to ``results.load_params`` as template when ``from_dict`` is None).
-      act: ``(params of one seed, raw observations (E, *obs_shape)) -> deterministic actions (E, ...)``.
+      act: ``(params of one seed, raw observations (E, *obs_shape), carry) -> (deterministic actions (E, ...),
+        carry)``: the stateful policy contract (:mod:`synjax.agents.policy`); a feedforward policy passes the
+        carry through.
+      initial_carry: ``(params of one seed, batch_shape) -> carry`` at an episode's start (``()`` by default).
       from_dict: ``(template, loaded nested dict with a leading run axis) -> parameter pytree``; defaults to
         ``nnx.replace_by_pure_dict`` on a copy of ``template``.
     """
@@ -42,8 +45,9 @@ class Policy:
     env: Any
     env_params: Any
     template: Any
-    act: Callable[[Any, jax.Array], jax.Array]
+    act: Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
     from_dict: Callable[[Any, Any], Any] | None = None
+    initial_carry: Callable[[Any, tuple[int, ...]], Any] = lambda params, batch_shape: ()
 
 
 def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], Policy]:
@@ -51,32 +55,54 @@ def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], P
         from flax import nnx
 
         from synjax import sweep
-        from synjax.agents import common
+        from synjax.agents.config import make_env
+        from synjax.agents.evaluation import deterministic_action
         from synjax.agents.networks import action_spec, obs_encoder
+        from synjax.agents.on_policy import make_network
 
         config = config_from_dict(getattr(importlib.import_module(module), config_name), data)
         # swept fields do not change the network's structure: build it with the first value of each
         config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
-        env, env_params = common.make_env(config)
+        env, env_params = make_env(config)
         _, encode = obs_encoder(env, env_params)
         _, _, bounds = action_spec(env, env_params)
-        model = common.make_network(config, env, env_params, nnx.Rngs(0))
+        model = make_network(config, env, env_params, nnx.Rngs(0))
         graphdef, template = nnx.split(model)
 
-        def act(state, obs):
-            dist, _ = nnx.merge(graphdef, state)(encode(obs))
-            return common.deterministic_action(dist, bounds)
+        def act(state, obs, carry):
+            reset = jnp.zeros(obs.shape[:1], bool)
+            dist, _, carry = nnx.merge(graphdef, state)(encode(obs), carry, reset)
+            return deterministic_action(dist, bounds), carry
 
-        return Policy(env, env_params, template, act)
+        def initial_carry(state, batch_shape):
+            return nnx.merge(graphdef, state).initial_carry(batch_shape)
+
+        return Policy(env, env_params, template, act, initial_carry=initial_carry)
 
     return build
+
+
+def _dqn(data: dict[str, Any]) -> Policy:
+    """A saved DQN run's greedy policy."""
+    from synjax import sweep
+    from synjax.agents import dqn
+
+    config = config_from_dict(dqn.DQNConfig, data)
+    config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
+    env, env_params = dqn.make_env(config)
+    _, init, q = dqn.make_q_network(config, env, env_params)
+
+    def act(params, obs, carry):
+        return jnp.argmax(q(params, obs), axis=-1), carry
+
+    return Policy(env, env_params, init(jax.random.key(0)), act)
 
 
 #: experiment name (``config.json``'s ``experiment``) -> builder of its :class:`Policy`.
 BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {
     "ppo": _actor_critic("synjax.agents.ppo", "PPOConfig"),
     "a2c": _actor_critic("synjax.agents.a2c", "A2CConfig"),
-    "dqn": lambda data: importlib.import_module("synjax.agents.dqn").eval_policy(data),
+    "dqn": _dqn,
 }
 
 
@@ -146,15 +172,15 @@ def load_policy(run_dir: str | Path) -> tuple[Policy, Any, dict[str, Any]]:
 
 def evaluate_saved(policy: Policy, params: Any, episodes: int, seed: int = 0) -> np.ndarray:
     """Deterministic returns of every saved run: shape (runs, episodes)."""
-    from synjax.agents.common import evaluate
+    from synjax.agents.evaluation import episode_returns
 
     num_runs = jax.tree.leaves(params)[0].shape[0]
     max_steps = int(getattr(policy.env_params, "max_steps_in_episode", 100_000))
 
     def one(p, key):
-        return evaluate(
-            policy.env, policy.env_params, lambda obs: policy.act(p, obs), key, episodes, max_steps
-        )
+        act = lambda obs, carry: policy.act(p, obs, carry)
+        carry = policy.initial_carry(p, (episodes,))
+        return episode_returns(policy.env, policy.env_params, act, key, episodes, max_steps, carry)
 
     keys = jax.random.split(jax.random.key(seed), num_runs)
     return np.asarray(jax.jit(jax.vmap(one))(params, keys))
@@ -174,12 +200,17 @@ def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 
         return f"obs={np.array2string(np.asarray(obs), precision=3)}"
 
     step = jax.jit(env.step)
-    act = jax.jit(lambda p, obs: policy.act(p, obs[None])[0])
+
+    @jax.jit
+    def act(p, obs, carry):
+        action, carry = policy.act(p, obs[None], carry)
+        return action[0], carry
+
     key_reset, key = jax.random.split(jax.random.key(seed))
     obs, state = jax.jit(env.reset)(key_reset, env_params)
-    frames, total = [show(state, obs)], 0.0
+    frames, total, carry = [show(state, obs)], 0.0, policy.initial_carry(params, (1,))
     for t in range(max_steps):
-        action = act(params, obs)
+        action, carry = act(params, obs, carry)
         key, k = jax.random.split(key)
         next_obs, next_state, reward, terminated, truncated, _ = step(k, state, action, env_params)
         total += float(reward)

@@ -144,7 +144,7 @@ def default_out(experiment: str) -> Path:
     return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-class Interrupted(Exception):  # noqa: N818 (it is not an error: the run stopped on request and can go on)
+class Interrupted(Exception):
     """A SIGTERM or Ctrl-C stopped the run after a chunk; its checkpoint is in ``folder``."""
 
     def __init__(self, folder: Path, done: int, total: int, signum: int):

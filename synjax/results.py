@@ -248,3 +248,8 @@ def write_run(
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out
+
+
+def final_medians(output: Any) -> dict[str, Any]:
+    """``{"final_median": {metric: median over seeds}}`` for summary.json (the agents' targets are medians)."""
+    return {"final_median": {k: float(np.nanmedian(np.asarray(v))) for k, v in output.final.items()}}

@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 from synjax import sweep
-from synjax.agents import a2c, common, ppo
+from synjax.agents import a2c, losses, on_policy, ppo, rollout
+from synjax.agents import config as agent_config
 from synjax.agents.networks import ActorCritic, QNetwork, action_spec, obs_encoder, orthogonal
 from synjax.envs import registry
 from synjax.experiment import RunConfig, TrainOutput, Trainer, run_experiment, run_seeds
@@ -46,12 +47,12 @@ def test_qnetwork_shapes():
 
 def test_actor_critic_discrete_and_continuous_heads():
     ac = ActorCritic(4, 2, (16,), rngs=nnx.Rngs(0))
-    pi, v = ac(jnp.ones((5, 4)))
+    pi, v, _ = ac(jnp.ones((5, 4)))
     assert isinstance(pi, distrax.Categorical) and pi.logits.shape == (5, 2) and v.shape == (5,)
     # the policy output layer starts near zero (gain 0.01): a near-uniform policy
     np.testing.assert_allclose(pi.probs, 0.5, atol=0.02)
     ac = ActorCritic(3, 2, (16, 16), continuous=True, log_std_init=-0.5, rngs=nnx.Rngs(0))
-    pi, v = ac(jnp.ones((5, 3)))
+    pi, v, _ = ac(jnp.ones((5, 3)))
     assert pi.sample(seed=jax.random.key(0)).shape == (5, 2) and v.shape == (5,)
     np.testing.assert_allclose(pi.stddev(), np.exp(-0.5), rtol=1e-6)
 
@@ -111,7 +112,7 @@ def test_gae_matches_hand_computed_example():
     v = jnp.array([0.5, 1.0, 2.0])
     d = jnp.array([0.0, 1.0, 0.0])
     last = jnp.array(4.0)
-    adv, ret = common.gae(r, v, d, last, gamma, lam)
+    adv, ret = rollout.gae(r, v, d, last, gamma, lam)
     d2 = 3.0 + 0.9 * 4.0 - 2.0  # 4.6: bootstraps from V(s_3)
     d1 = 2.0 - 1.0  # 1.0: episode ended, no bootstrap, and no advantage flows back from step 2
     d0 = 1.0 + 0.9 * 1.0 - 0.5  # 1.4
@@ -123,7 +124,7 @@ def test_gae_matches_hand_computed_example():
 def test_gae_lambda_one_gives_n_step_returns():
     r = jnp.array([[1.0], [1.0], [1.0]])
     v = jnp.array([[0.3], [0.2], [0.1]])
-    _, ret = common.gae(r, v, jnp.zeros((3, 1)), jnp.array([10.0]), 0.5, 1.0)
+    _, ret = rollout.gae(r, v, jnp.zeros((3, 1)), jnp.array([10.0]), 0.5, 1.0)
     np.testing.assert_allclose(ret[:, 0], [1 + 0.5 + 0.25 + 0.125 * 10, 1 + 0.5 + 0.25 * 10, 1 + 0.5 * 10])
 
 
@@ -132,16 +133,16 @@ def test_truncation_bootstraps_from_final_observation_and_termination_does_not()
     final_value = jnp.array([10.0, 10.0, 10.0, 10.0])
     terminated = jnp.array([False, True, False, True])
     truncated = jnp.array([False, False, True, True])
-    out = common.bootstrap_truncated(reward, final_value, terminated, truncated, 0.9)
+    out = rollout.bootstrap_truncated(reward, final_value, terminated, truncated, 0.9)
     np.testing.assert_allclose(out, [1.0, 1.0, 10.0, 1.0])
     # through GAE: the truncated step's advantage is r + gamma V(final obs) - V(s); the terminated one r - V(s)
     v = jnp.full((4,), 2.0)
-    adv, _ = common.gae(out, v, (terminated | truncated).astype(jnp.float32), jnp.array(5.0), 0.9, 0.95)
+    adv, _ = rollout.gae(out, v, (terminated | truncated).astype(jnp.float32), jnp.array(5.0), 0.9, 0.95)
     np.testing.assert_allclose(adv[1:], [1.0 - 2.0, 1.0 + 9.0 - 2.0, 1.0 - 2.0])
 
 
 def test_rollout_batch_bootstraps_truncation_with_the_final_observation_value():
-    apply = lambda p, x: (None, x[..., 0])  # a critic that returns the observation
+    apply = lambda p, c, x, r: (None, x[..., 0], c)  # a critic that returns the observation
     encode = lambda obs: obs.astype(jnp.float32)
     obs = jnp.array([[[1.0]], [[2.0]], [[3.0]]])  # T=3, N=1, obs_dim 1
     final_obs = jnp.array([[[2.0]], [[9.0]], [[4.0]]])  # step 1 reached 9, then the env reset to 3
@@ -149,9 +150,9 @@ def test_rollout_batch_bootstraps_truncation_with_the_final_observation_value():
     cut = jnp.array([[False], [True], [False]])
 
     def batch(terminated, truncated):
-        traj = common.Transition(obs, jnp.zeros((3, 1), jnp.int32), jnp.zeros((3, 1)), jnp.ones((3, 1)),
-                                 terminated, truncated, final_obs)  # fmt: skip
-        return common.rollout_batch(apply, None, encode, traj, jnp.array([[5.0]]), 0.5, 1.0)
+        traj = rollout.Transition(obs, jnp.zeros((3, 1), jnp.int32), jnp.zeros((3, 1)), jnp.ones((3, 1)),
+                                 terminated, truncated, final_obs, no)  # fmt: skip
+        return rollout.rollout_batch(apply, None, encode, traj, (), jnp.array([[5.0]]), no[0], 0.5, 1.0)
 
     b = batch(no, cut)  # truncated: r + gamma V(9) = 5.5 at step 1, and no bootstrap across the reset
     np.testing.assert_allclose(b.advantage, [1 + 0.5 * 2 - 1 + 0.5 * 3.5, 5.5 - 2, 1 + 0.5 * 5 - 3])
@@ -163,12 +164,12 @@ def test_rollout_batch_bootstraps_truncation_with_the_final_observation_value():
 
 
 def test_return_norm_scales_by_return_std():
-    rn = common.ReturnNorm.zeros(2)
+    rn = rollout.ReturnNorm.zeros(2)
     for _ in range(200):
         scaled, rn = rn(jnp.array([1.0, 1.0]), jnp.array([False, False]), 0.0)
     # gamma 0 and a constant reward: the return's variance goes to 0 and the scaled reward is clipped at 10
     np.testing.assert_allclose(scaled, 10.0)
-    rn = common.ReturnNorm.zeros(1)
+    rn = rollout.ReturnNorm.zeros(1)
     key = jax.random.key(0)
     for i in range(300):
         r = 3.0 * jax.random.normal(jax.random.fold_in(key, i), (1,))
@@ -182,14 +183,14 @@ def test_return_norm_scales_by_return_std():
 
 def _fixed_apply(logits, value):
     """An ``apply`` whose policy is Categorical(params * logits) and value params * value (params a scalar)."""
-    return lambda p, obs: (distrax.Categorical(logits=p * logits), p * value)
+    return lambda p, c, obs, r: (distrax.Categorical(logits=p * logits), p * value, c)
 
 
 def _batch(old_log_prob, adv, action=None):
     n = adv.shape[0]
-    return common.Batch(
+    return rollout.Batch(
         obs=jnp.zeros((n, 1)), action=jnp.zeros((n,), jnp.int32) if action is None else action,
-        log_prob=old_log_prob, value=jnp.zeros(n), advantage=adv, returns=jnp.ones(n),
+        log_prob=old_log_prob, value=jnp.zeros(n), advantage=adv, returns=jnp.ones(n), first=jnp.zeros(n, bool),
     )  # fmt: skip
 
 
@@ -227,10 +228,10 @@ def test_ppo_clipping_stops_the_policy_gradient():
 
 def test_value_loss_clipping():
     v, old, ret = jnp.array([3.0]), jnp.array([0.0]), jnp.array([0.0])
-    assert float(common.value_loss(v, old, ret)) == 9.0
-    assert float(common.value_loss(v, old, ret, vf_clip=0.5)) == 9.0  # max(unclipped 9, clipped 0.25)
+    assert float(losses.value_loss(v, old, ret)) == 9.0
+    assert float(losses.value_loss(v, old, ret, vf_clip=0.5)) == 9.0  # max(unclipped 9, clipped 0.25)
     v, ret = jnp.array([3.0]), jnp.array([4.0])
-    np.testing.assert_allclose(common.value_loss(v, old, ret, vf_clip=0.5), 3.5**2)  # clipped value 0.5
+    np.testing.assert_allclose(losses.value_loss(v, old, ret, vf_clip=0.5), 3.5**2)  # clipped value 0.5
 
 
 def test_a2c_loss_matches_formula():
@@ -252,11 +253,12 @@ def test_a2c_loss_matches_formula():
 def test_ppo_update_on_a_continuous_head_moves_the_mean_toward_good_actions():
     ac = ActorCritic(2, 1, (8,), continuous=True, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(ac)
-    apply = lambda p, o: nnx.merge(graphdef, p)(o)
+    apply = lambda p, c, o, r: nnx.merge(graphdef, p)(o, c, r)
     obs = jnp.zeros((64, 2))
-    dist, value = apply(params, obs)
+    dist, value, _ = apply(params, (), obs, None)
     action = dist.sample(seed=jax.random.key(1))
-    batch = common.Batch(obs, action, dist.log_prob(action), value, action[:, 0], value)  # advantage = action
+    first = jnp.zeros(obs.shape[:1], bool)
+    batch = rollout.Batch(obs, action, dist.log_prob(action), value, action[:, 0], value, first)  # adv = action
     tx = optax.adam(1e-2)
     update = jax.jit(
         ppo.ppo_update,
@@ -278,7 +280,7 @@ def test_ppo_update_on_a_continuous_head_moves_the_mean_toward_good_actions():
         vf_coef=0.5,
         norm_adv=True,
     )
-    assert float(apply(new, obs)[0].mean()[0, 0]) > float(dist.mean()[0, 0])
+    assert float(apply(new, (), obs, None)[0].mean()[0, 0]) > float(dist.mean()[0, 0])
     assert set(m) == set(ppo.METRICS) and all(np.isfinite(float(x)) for x in m.values())
 
 
@@ -311,8 +313,8 @@ def test_ppo_is_deterministic_and_seeds_differ(ppo_compiled):
 
 def test_trained_params_are_the_network_state(ppo_compiled):
     _, _, out = ppo_compiled
-    env, env_params = common.make_env(PPO_TINY)
-    template = nnx.state(common.make_network(PPO_TINY, env, env_params, nnx.Rngs(0)))
+    env, env_params = agent_config.make_env(PPO_TINY)
+    template = nnx.state(on_policy.make_network(PPO_TINY, env, env_params, nnx.Rngs(0)))
     assert jax.tree.structure(template) == jax.tree.structure(out.params)
     for t, p in zip(jax.tree.leaves(template), jax.tree.leaves(out.params)):
         assert p.shape == (2, *t.shape)
@@ -384,7 +386,7 @@ def test_every_sweepable_field_can_be_traced():
             return module.make_train(sweep.at(config, **hp))(key)
 
         shapes = jax.eval_shape(one, values, jax.random.key(0))  # tracing fails on Python use of a tracer
-        num_points = len(common.eval_points(config.num_updates, config.eval_every)) + 1
+        num_points = len(on_policy.eval_points(config.num_updates, config.eval_every)) + 1
         assert set(shapes.metrics) == {"eval_return", "train_return", *module.METRICS}
         assert all(v.shape == (num_points,) for v in shapes.metrics.values())
         assert shapes.steps.shape == (num_points,) and set(shapes.final) == {"eval_return", "train_return"}
@@ -458,17 +460,17 @@ def test_bad_minibatch_count_message_says_what_is_allowed():
 
 
 def test_parse_env_params():
-    assert common.parse_env_params("noise=true, max_steps_in_episode=30,x=0.5") == {
+    assert agent_config.parse_env_params("noise=true, max_steps_in_episode=30,x=0.5") == {
         "noise": True, "max_steps_in_episode": 30, "x": 0.5,
     }  # fmt: skip
-    assert common.parse_env_params("") == {}
-    _, params = common.make_env(ppo.PPOConfig(env="ShowerEnv", env_params="noise=true"))
+    assert agent_config.parse_env_params("") == {}
+    _, params = agent_config.make_env(ppo.PPOConfig(env="ShowerEnv", env_params="noise=true"))
     assert bool(params.noise) is True
 
 
 def test_advantage_standardization_uses_the_population_std():
-    from synjax.agents import common
+    from synjax.agents import losses
 
-    z = common.normalize(jnp.array([1.0, 2.0, 3.0, 6.0]))
+    z = losses.normalize(jnp.array([1.0, 2.0, 3.0, 6.0]))
     np.testing.assert_allclose(float(z.mean()), 0.0, atol=1e-6)
     np.testing.assert_allclose(float(z.std()), 1.0, rtol=1e-5)  # jnp.std: ddof=0 (torch's std() has ddof=1)

@@ -9,7 +9,8 @@ import pytest
 
 from synjax import evaluate_run, results
 from synjax.agents import dqn
-from synjax.agents.dqn import DQNConfig, ReplayBuffer, Transition
+from synjax.agents.dqn import DQNConfig
+from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.cli import main
 from synjax.envs import registry
 
@@ -134,7 +135,7 @@ def test_crossings_count_target_updates_due():
 def _items(values):
     v = jnp.asarray(values, jnp.float32)
     k = v.shape[0]
-    return Transition(v[:, None], jnp.arange(k, dtype=jnp.int32), v, jnp.zeros(k), v[:, None] + 1)
+    return ReplayItem(v[:, None], jnp.arange(k, dtype=jnp.int32), v, jnp.zeros(k), v[:, None] + 1)
 
 
 def test_replay_buffer_is_a_ring_and_samples_only_valid_items():
@@ -285,7 +286,7 @@ def test_cli_sweep_writes_results_and_saved_policies_evaluate(tmp_path):
     config = results.load_config(out)
     assert config["env"] == "ShowerEnv" and config["hidden"] == [16]
 
-    evaluate_run.register("dqn", dqn.eval_policy)
+    evaluate_run.register("dqn", evaluate_run._dqn)
     policy, params, _ = evaluate_run.load_policy(out)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape == (4, 2) and np.all(np.abs(returns) <= 60)

@@ -10,7 +10,8 @@ import pytest
 from flax import nnx
 
 from synjax import evaluate_run, results
-from synjax.agents import a2c, common, ppo
+from synjax.agents import a2c, losses, on_policy, ppo, rollout
+from synjax.agents import config as agent_config
 from synjax.cli import main
 
 SHOWER = a2c.A2CConfig(
@@ -36,8 +37,8 @@ def test_a2c_learns_shower(shower_run):
 
 def _fake_run(path, config, num_runs=2):
     """A results folder holding untrained networks of ``config`` (no training compile needed)."""
-    env, env_params = common.make_env(config)
-    states = [nnx.state(common.make_network(config, env, env_params, nnx.Rngs(i))) for i in range(num_runs)]
+    env, env_params = agent_config.make_env(config)
+    states = [nnx.state(on_policy.make_network(config, env, env_params, nnx.Rngs(i))) for i in range(num_runs)]
     stacked = jax.tree.map(lambda *x: np.stack(x), *states)
     results.write_run(
         path, experiment="ppo", config=config, steps=np.array([0]), metrics={"eval_return": np.zeros((num_runs, 1))},
@@ -110,7 +111,7 @@ def test_other_experiments_plug_in_with_register(tmp_path):
         assert data["env"] == "CartPole-v1"
         return evaluate_run.Policy(
             env, env_params, template={"bias": 0},
-            act=lambda p, obs: jnp.full(obs.shape[:1], p["bias"], jnp.int32),  # always push one way
+            act=lambda p, obs, c: (jnp.full(obs.shape[:1], p["bias"], jnp.int32), c),  # always push one way
             from_dict=lambda template, loaded: {"bias": jnp.asarray(loaded["bias"])},
         )  # fmt: skip
 
@@ -162,6 +163,6 @@ def test_eval_loads_a_dqn_run(tmp_path):
     for i in range(2):  # the loaded network is seed i's, and the policy is its greedy action
         one = jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), params)
         want = jnp.argmax(q(jax.tree.map(lambda x, i=i: x[i], stacked), obs), axis=-1)
-        np.testing.assert_array_equal(policy.act(one, obs), want)
+        np.testing.assert_array_equal(policy.act(one, obs, ())[0], want)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape == (2, 2) and np.all(returns >= 1)

@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 
 from synjax import results
-from synjax.agents.networks import ConvActorCritic, NatureCNN
+from synjax.agents.cnn import ConvActorCritic, NatureCNN
 from synjax.cli import main
 from synjax import checkpoint
 from synjax.host import atari, carracing, envs, loop, sb3_atari
@@ -89,9 +89,9 @@ def test_nature_cnn_shapes_and_pixel_scaling():
 
 def test_conv_actor_critic_heads():
     obs = np.full((6, 4, 36, 36), 128, np.uint8)
-    dist, value = ConvActorCritic((4, 36, 36), 5, features=16, rngs=nnx.Rngs(0))(obs)
+    dist, value, _ = ConvActorCritic((4, 36, 36), 5, features=16, rngs=nnx.Rngs(0))(obs)
     assert dist.logits.shape == (6, 5) and value.shape == (6,)
-    dist, value = ConvActorCritic((4, 36, 36), 3, continuous=True, log_std_init=-1.0, rngs=nnx.Rngs(0))(obs)
+    dist, value, _ = ConvActorCritic((4, 36, 36), 3, continuous=True, log_std_init=-1.0, rngs=nnx.Rngs(0))(obs)
     assert dist.event_shape == (3,)
     np.testing.assert_allclose(dist.stddev(), np.exp(-1.0), rtol=1e-6)
 
@@ -504,9 +504,9 @@ def test_ppo_update_matches_stable_baselines3_given_the_same_weights_and_rollout
     """The CarRacing preset's PPO update (GAE, standardized advantages, clipped surrogate, Gaussian head with a
     free log std, Adam, 2 epochs) against SB3's ``PPO("CnnPolicy")`` with a Box action space, on SB3's rollouts,
     one minibatch per epoch (so that the shuffles agree), 3 updates. SB3 standardizes with the sample std, synjax
-    with the population std (:func:`synjax.agents.common.normalize`): with SB3's, the updates agree to 1e-5;
+    with the population std (:func:`synjax.agents.losses.normalize`): with SB3's, the updates agree to 1e-5;
     with ours they do not (2.6e-5 apart here, on 16 samples whose two stds are 3% apart)."""
-    from synjax.agents import common
+    from synjax.agents import losses
 
     monkeypatch.setattr(common, "normalize", lambda x: (x - x.mean()) / (x.std(ddof=1) + 1e-8))
     pytest.importorskip("stable_baselines3")

@@ -2,7 +2,7 @@
 
 One gradient step per rollout of ``num_steps`` x ``num_envs`` on n-step returns (``gae_lambda=1``, the default)
 or GAE advantages, with RMSprop (torch-style: eps outside the square root, as SB3) or Adam. The rollout,
-advantages, evaluation and loss pieces are shared with PPO (:mod:`synjax.agents.common`).
+advantages, evaluation and loss pieces are shared with PPO (:mod:`synjax.agents.rollout`, :mod:`synjax.agents.losses`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Any
 import jax
 import optax
 
-from synjax.agents import common
-from synjax.agents.common import ActorCriticConfig, Apply, Batch
+from synjax.agents import losses, on_policy
+from synjax.agents.algorithm import OnPolicyAlgorithm
+from synjax.agents.config import ActorCriticConfig
+from synjax.agents.policy import PolicyApply
+from synjax.agents.rollout import Batch
 from synjax.experiment import require
 from synjax.sweep import Floats, check
 
@@ -48,23 +51,23 @@ class A2CConfig(ActorCriticConfig):
 
 
 def a2c_loss(
-    apply: Apply, params: Any, batch: Batch, *, ent_coef: Any, vf_coef: Any, norm_adv: bool
+    apply: PolicyApply, params: Any, batch: Batch, *, ent_coef: Any, vf_coef: Any, norm_adv: bool
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """``-mean(A log pi(a|s)) + vf_coef * mean((V - R)^2) - ent_coef * mean(entropy)`` over ``batch`` (B, ...).
 
     Returns ``(loss, {"policy_loss", "value_loss", "entropy"})``.
     """
-    log_prob, entropy, value = common.policy_terms(apply, params, batch.obs, batch.action)
-    adv = common.normalize(batch.advantage) if norm_adv else batch.advantage
+    log_prob, entropy, value = losses.policy_terms(apply, params, batch)
+    adv = losses.normalize(batch.advantage) if norm_adv else batch.advantage
     policy_loss = -(jax.lax.stop_gradient(adv) * log_prob).mean()
-    v_loss = common.value_loss(value, batch.value, batch.returns)
+    v_loss = losses.value_loss(value, batch.value, batch.returns)
     ent = entropy.mean()
     loss = policy_loss + vf_coef * v_loss - ent_coef * ent
     return loss, {"policy_loss": policy_loss, "value_loss": v_loss, "entropy": ent}
 
 
 def a2c_update(
-    apply: Apply,
+    apply: PolicyApply,
     tx: optax.GradientTransformation,
     params: Any,
     opt_state: Any,
@@ -79,14 +82,14 @@ def a2c_update(
         lambda p: a2c_loss(apply, p, batch, ent_coef=ent_coef, vf_coef=vf_coef, norm_adv=norm_adv),
         has_aux=True,
     )(params)
-    params, opt_state = common.apply_gradients(tx, params, opt_state, grads)
+    params, opt_state = losses.apply_gradients(tx, params, opt_state, grads)
     return params, opt_state, metrics
 
 
 def make_optimizer(config: A2CConfig, num_updates: int) -> optax.GradientTransformation:
     """Global-norm clipping then RMSprop (decay ``rms_alpha``, eps outside the sqrt like torch) or Adam, on the
     parameters flattened into one vector (the same arithmetic in fewer kernels)."""
-    lr = common.lr_schedule(config.lr, config.anneal_lr, num_updates, 1)
+    lr = losses.lr_schedule(config.lr, config.anneal_lr, num_updates, 1)
     if config.optimizer == "rmsprop":
         opt = optax.rmsprop(lr, decay=config.rms_alpha, eps=config.opt_eps, eps_in_sqrt=False)
     else:
@@ -96,7 +99,7 @@ def make_optimizer(config: A2CConfig, num_updates: int) -> optax.GradientTransfo
 
 def update_step(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
     """One A2C gradient step on ``batch`` with ``config``'s settings (``key`` and ``i`` unused); the ``Update``
-    of :func:`synjax.agents.common.make_actor_critic_train`, reused by the host loop."""
+    of :func:`synjax.agents.on_policy.make_actor_critic_train`, reused by the host loop."""
     del key, i
     return a2c_update(
         apply, tx, params, opt_state, batch,
@@ -104,15 +107,24 @@ def update_step(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
     )  # fmt: skip
 
 
-def make_train(config: A2CConfig):
-    """``train(key) -> TrainOutput`` for one seed (see :func:`synjax.agents.common.make_actor_critic_train`)."""
-    return common.make_actor_critic_train(config, make_optimizer, update_step, METRICS)
+def make_train(config: A2CConfig, env: Any = None, env_params: Any = None, network: Any = None):
+    """The :class:`synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called); ``env`` (with
+    ``env_params``) and ``network`` replace the config's own (see
+    :func:`synjax.agents.on_policy.make_actor_critic_train`)."""
+    return on_policy.make_actor_critic_train(config, make_optimizer, update_step, METRICS, env, env_params, network)
 
 
 def run(config: A2CConfig):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return common.run_actor_critic("a2c", config, make_train)
+    return on_policy.run_actor_critic("a2c", config, make_train)
 
+
+ALGORITHM = OnPolicyAlgorithm(
+    name="a2c", metrics=METRICS, make_optimizer=make_optimizer, update=update_step,
+    minibatch_step=lambda config, apply, tx, params, opt_state, mb, i: update_step(
+        config, apply, tx, params, opt_state, mb, None, i),
+    passes=lambda config: (1, 1),
+)  # fmt: skip
 
 PRESETS = {
     # rl-baselines3-zoo hyperparams/a2c.yml, CartPole-v1: n_envs 8, n_timesteps 5e5, ent_coef 0.0, the rest

@@ -31,11 +31,13 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax.agents import common
+from synjax import results
+from synjax.agents.config import AgentConfig, make_env
+from synjax.agents.evaluation import episode_returns
 from synjax.agents.networks import QNetwork, obs_encoder
-from synjax.envs import registry
+from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, TrainOutput, require, run_experiment
+from synjax.experiment import TrainOutput, require, run_experiment
 from synjax.progress import report
 from synjax.sweep import Floats, check
 from synjax.trainer import Trainer
@@ -46,14 +48,14 @@ LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(RunConfig):
+class DQNConfig(AgentConfig):
     """DQN settings; names and defaults are Stable-Baselines3's DQN (the ``notebook`` preset's base).
 
     Fields typed ``Floats`` may be swept: ``--lr 1e-4,3e-4`` trains every value x every seed in one jit.
 
     Attributes:
-      env: environment id (``synjax.envs.registry.env_ids()``) with a discrete action space.
-      env_params: environment params to change, ``"name=value,..."`` (e.g. ``"noise=true"`` for ShowerEnv).
+      env: environment id (``synjax.envs.registry.env_ids()``) with a discrete action space (the fields of
+        :class:`synjax.agents.config.AgentConfig`: env, env_params, network, eval_episodes).
       total_timesteps: transitions per seed (all ``num_envs`` together); a multiple of ``eval_every``.
       num_envs: environments stepped in parallel per seed.
       lr: Adam learning rate (sweepable).
@@ -78,12 +80,9 @@ class DQNConfig(RunConfig):
       double_dqn: bootstrap action chosen by the online network (Double DQN).
       hidden: hidden layer widths of the ReLU Q-network.
       eval_every: transitions between evaluations; a multiple of ``train_freq * num_envs``.
-      eval_episodes: greedy episodes per evaluation, on fresh environments.
     """
 
     num_seeds: int = 16
-    env: str = "CartPole-v1"
-    env_params: str = ""
     total_timesteps: int = 20_000
     num_envs: int = 1
     lr: Floats = 1e-4
@@ -105,23 +104,19 @@ class DQNConfig(RunConfig):
     double_dqn: bool = False
     hidden: tuple[int, ...] = (64, 64)
     eval_every: int = 1_000
-    eval_episodes: int = 10
 
     def __post_init__(self) -> None:
+        if self.network != "mlp":
+            require(False, "network", self.network, "'mlp' for DQN: its replay samples single transitions, so "
+                    "a stateful network would need sequence replay with a burn-in (R2D2); use ppo or a2c")  # fmt: skip
         super().__post_init__()
-        ids = registry.env_ids()
-        require(self.env in ids, "env", self.env, f"one of {', '.join(ids)}")
-        try:
-            env, env_params = make_env(self)
-        except ValueError as e:
-            require(False, "env_params", self.env_params, f"valid params of {self.env} ({e})")
+        env, env_params = make_env(self)
         space = env.action_space(env_params)
         require(hasattr(space, "n"), "env", self.env, f"an environment with discrete actions, not {space}")
         try:
             obs_encoder(env, env_params)
         except ValueError as e:
             require(False, "env", self.env, f"an environment with Box or Discrete observations ({e})")
-        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
         require(self.train_freq >= 1, "train_freq", self.train_freq, "an integer >= 1")
         chunk = self.train_freq * self.num_envs
         require(
@@ -176,11 +171,10 @@ class DQNConfig(RunConfig):
             self.hidden,
             "one or more layer widths >= 1",
         )
-        require(self.eval_episodes >= 1, "eval_episodes", self.eval_episodes, "an integer >= 1")
 
     @property
     def chunk_steps(self) -> int:
-        """Transitions between two training phases: ``train_freq * num_envs``."""
+        """ReplayItems between two training phases: ``train_freq * num_envs``."""
         return self.train_freq * self.num_envs
 
     @property
@@ -196,35 +190,11 @@ class DQNConfig(RunConfig):
 
     @property
     def replay_capacity(self) -> int:
-        """Transitions the replay buffer holds: ``min(buffer_size, total_timesteps)``."""
+        """ReplayItems the replay buffer holds: ``min(buffer_size, total_timesteps)``."""
         return min(self.buffer_size, self.total_timesteps)
 
 
-def make_env(config: DQNConfig) -> tuple[Any, Any]:
-    """``(env, env_params)`` of ``config.env`` with ``config.env_params`` applied."""
-    return registry.make(config.env, **common.parse_env_params(config.env_params))
-
-
 # ---------------------------------------------------------------------------------- the pieces (pure, tested)
-
-
-@struct.dataclass
-class Transition:
-    """One replay item (every field may carry the same leading batch axes).
-
-    Attributes:
-      obs: the observation the action was chosen in (the environment's raw observation).
-      action: int32 action.
-      reward: float32 reward.
-      terminated: float32, 1.0 when the episode reached a terminal state (no bootstrap); 0.0 for truncation.
-      next_obs: the true next observation, ``info["final_observation"]`` (before any auto-reset).
-    """
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    next_obs: jax.Array
 
 
 def epsilon_at(config: DQNConfig, timesteps: jax.Array) -> jax.Array:
@@ -350,60 +320,9 @@ def chunk_randomness(key: jax.Array, freq: int, n: int, g: int, b: int) -> tuple
     )
 
 
-@struct.dataclass
-class ReplayBuffer:
-    """Uniform replay of the last ``capacity`` transitions (a ring buffer).
-
-    Not flashbax's item buffer, measured: that one is the same ring, but its ``sample`` makes two
-    ``jax.random.randint`` draws (a row and a time index), which on CPU cost more than the gather itself;
-    here the indices come from :func:`chunk_randomness`'s bits, drawn once per chunk for all its gradient
-    steps. docs/dqn.md has the end-to-end comparison.
-
-    Attributes:
-      data: a :class:`Transition` whose leaves have a leading axis of ``capacity``.
-      pos: int32 scalar, the next slot to write.
-      size: int32 scalar, valid transitions (at most ``capacity``).
-    """
-
-    data: Transition
-    pos: jax.Array
-    size: jax.Array
-
-    @classmethod
-    def create(cls, example: Transition, capacity: int) -> ReplayBuffer:
-        """An empty buffer for items shaped like ``example`` (no leading axis)."""
-        data = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
-        return cls(data=data, pos=jnp.int32(0), size=jnp.int32(0))
-
-    @property
-    def capacity(self) -> int:
-        return jax.tree.leaves(self.data)[0].shape[0]
-
-    def add(self, items: Transition) -> ReplayBuffer:
-        """Write ``items`` (leading axis k <= capacity) after the newest, overwriting the oldest once full."""
-        k = jax.tree.leaves(items)[0].shape[0]
-        idx = (self.pos + jnp.arange(k)) % self.capacity
-        data = jax.tree.map(
-            lambda d, x: d.at[idx].set(x.astype(d.dtype), unique_indices=True), self.data, items
-        )
-        return ReplayBuffer(
-            data=data, pos=(self.pos + k) % self.capacity, size=jnp.minimum(self.size + k, self.capacity)
-        )
-
-    def take(self, bits: jax.Array) -> Transition:
-        """Items at ``bits % size`` for uniform random uint32 ``bits`` of any shape (leaves get that shape in
-        front): uniform with replacement over the valid items; the modulo bias is below ``size / 2**32``."""
-        idx = (bits % jnp.maximum(self.size, 1).astype(jnp.uint32)).astype(jnp.int32)
-        return jax.tree.map(lambda d: d[idx], self.data)
-
-    def sample(self, key: jax.Array, shape: tuple[int, ...]) -> Transition:
-        """Uniform with replacement over the valid items; leaves get leading axes ``shape``."""
-        return self.take(jax.random.bits(key, shape, jnp.uint32))
-
-
 def collect(
     step: Callable, env_params: Any, env_state: Any, obs: jax.Array, action: jax.Array, keys: jax.Array
-) -> tuple[Transition, jax.Array, Any, jax.Array, jax.Array]:
+) -> tuple[ReplayItem, jax.Array, Any, jax.Array, jax.Array]:
     """Step a batch of environments and build the replay items.
 
     Args:
@@ -418,7 +337,7 @@ def collect(
     """
     next_obs, env_state, reward, terminated, truncated, info = step(keys, env_state, action, env_params)
     reward = reward.astype(jnp.float32)
-    item = Transition(obs, action, reward, terminated.astype(jnp.float32), info["final_observation"])
+    item = ReplayItem(obs, action, reward, terminated.astype(jnp.float32), info["final_observation"])
     return item, next_obs, env_state, reward, terminated | truncated
 
 
@@ -491,7 +410,7 @@ def make_train(config: DQNConfig) -> Trainer:
     chunks_per_block = chunks_per_eval // blocks
     max_eval_steps = int(getattr(env_params, "max_steps_in_episode", 100_000))
 
-    def loss_fn(params, target_params, batch: Transition) -> jax.Array:
+    def loss_fn(params, target_params, batch: ReplayItem) -> jax.Array:
         q = q_fn(params, batch.obs)
         q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1)[:, 0]
         next_q_target = q_fn(target_params, batch.next_obs)
@@ -501,7 +420,7 @@ def make_train(config: DQNConfig) -> Trainer:
         )
         return td_loss(q_taken, y, config.loss, config.huber_delta)
 
-    def gradient_step(carry, batch: Transition):
+    def gradient_step(carry, batch: ReplayItem):
         params, target_params, opt_state = carry
         loss, grads = jax.value_and_grad(loss_fn)(params, target_params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -555,10 +474,10 @@ def make_train(config: DQNConfig) -> Trainer:
         return s, None
 
     def evaluate(params, key: jax.Array) -> jax.Array:
-        def act(obs):
-            return jnp.argmax(q_fn(params, obs), axis=-1)
+        def act(obs, carry):
+            return jnp.argmax(q_fn(params, obs), axis=-1), carry
 
-        return common.evaluate(env, env_params, act, key, config.eval_episodes, max_eval_steps).mean()
+        return episode_returns(env, env_params, act, key, config.eval_episodes, max_eval_steps).mean()
 
     def eval_period(s: DQNState, e: jax.Array):
         s, _ = jax.lax.scan(block, s, e * chunks_per_eval + jnp.arange(blocks) * chunks_per_block)
@@ -579,7 +498,7 @@ def make_train(config: DQNConfig) -> Trainer:
         key, net_key, reset_key, eval_key = jax.random.split(key, 4)
         params = init_params(net_key)
         obs, env_state = reset(jax.random.split(reset_key, n), env_params)
-        example = Transition(obs[0], jnp.int32(0), jnp.float32(0.0), jnp.float32(0.0), obs[0])
+        example = ReplayItem(obs[0], jnp.int32(0), jnp.float32(0.0), jnp.float32(0.0), obs[0])
         s = DQNState(
             params=params,
             target_params=params,
@@ -630,24 +549,8 @@ def run(config: DQNConfig):
         progress_total=config.total_timesteps,
         progress_unit_metric="train return",
         steps_per_seed=config.total_timesteps,
-        extra_summary=common.final_medians,
+        extra_summary=results.final_medians,
     )
-
-
-def eval_policy(data: dict[str, Any]):
-    """``synjax eval`` builder (:data:`synjax.evaluate_run.BUILDERS`): a saved DQN run's greedy policy."""
-    from synjax import sweep
-    from synjax.evaluate_run import Policy, config_from_dict
-
-    config = config_from_dict(DQNConfig, data)
-    config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
-    env, env_params = make_env(config)
-    _, init, q = make_q_network(config, env, env_params)
-
-    def act(params, obs):
-        return jnp.argmax(q(params, obs), axis=-1)
-
-    return Policy(env, env_params, init(jax.random.key(0)), act)
 
 
 PRESETS = {

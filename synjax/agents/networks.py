@@ -1,5 +1,9 @@
-"""Flax NNX networks of the deep-RL agents: an MLP Q-network, an MLP actor-critic, a Nature-CNN actor-critic for
-pixels, plus observation encoding.
+"""Flax NNX networks of the deep-RL agents: an MLP Q-network, MLP and GRU actor-critics (the Nature-CNN one for
+pixels is in :mod:`synjax.agents.cnn`), plus observation encoding.
+
+Every actor-critic keeps the stateful policy contract (:mod:`synjax.agents.policy`):
+``network(obs, carry, reset) -> (distribution, value, carry)`` and ``network.initial_carry(batch_shape)``; a
+feedforward network's carry is ``()``, which costs nothing.
 
 Training code never holds these modules across a jit boundary: it splits them (``graphdef, state =
 nnx.split(module)``), carries the ``nnx.State`` pytree through ``lax.scan``/``vmap`` and rebuilds the module with
@@ -217,9 +221,13 @@ class ActorCritic(nnx.Module):
         if continuous:
             self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
 
-    def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
+    def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
+        """Feedforward: nothing to remember."""
+        return ()
+
+    def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
         """``obs (..., obs_dim)`` -> (policy distribution over actions ``(..., )`` or ``(..., action_dim)``,
-        value ``(...,)``)."""
+        value ``(...,)``, ``carry`` unchanged)."""
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self.shared_torso:
@@ -227,90 +235,60 @@ class ActorCritic(nnx.Module):
             head, value = self.actor(h), self.critic(h)
         else:
             head, value = self.actor(obs), self.critic(obs)
-        return policy_distribution(head, self.log_std[...] if self.continuous else None), value[..., 0]
+        dist = policy_distribution(head, self.log_std[...] if self.continuous else None)
+        return dist, value[..., 0], carry
 
 
-def _conv(in_ch: int, out_ch: int, size: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
-    """A VALID convolution with orthogonal init (gain sqrt 2) of the kernel flattened to (size*size*in, out)."""
-    flat = orthogonal(math.sqrt(2.0))
+class GRUActorCritic(nnx.Module):
+    """A recurrent actor-critic: ``obs -> Linear(H) + activation -> GRU(H) -> actor and critic MLPs``, with
+    ``H = hidden[0]`` and the heads' hidden layers ``hidden[1:]`` (PureJaxRL's ``ppo_rnn`` shape).
 
-    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
-        return flat(key, (math.prod(shape[:-1]), shape[-1]), dtype).reshape(shape)
-
-    return nnx.Conv(
-        in_ch, out_ch, (size, size), strides=(stride, stride), padding="VALID", kernel_init=init,
-        bias_init=nnx.initializers.zeros_init(), rngs=rngs,
-    )  # fmt: skip
-
-
-class NatureCNN(nnx.Module):
-    """The DQN Nature network's torso (Mnih et al. 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions, ReLU, then a
-    ``features``-unit ReLU layer. ``obs (..., C, H, W)`` uint8 frames (a stack of C grayscale frames, the layout of
-    ALE's and Gymnasium's frame stacks) -> ``(..., features)``; pixels are scaled to [0, 1].
-
-    Args:
-      channels: stacked frames C.
-      height, width: frame size (84 x 84 gives the classic 7 x 7 x 64 final map).
-      features: width of the last layer.
-    """
-
-    def __init__(self, channels: int, height: int, width: int, features: int = 512, *, rngs: nnx.Rngs):
-        self.convs = nnx.List(
-            [_conv(channels, 32, 8, 4, rngs), _conv(32, 64, 4, 2, rngs), _conv(64, 64, 3, 1, rngs)]
-        )
-        h, w = height, width
-        for size, stride in ((8, 4), (4, 2), (3, 1)):
-            h, w = (h - size) // stride + 1, (w - size) // stride + 1
-        if h < 1 or w < 1:
-            raise ValueError(
-                f"frames of {height}x{width} are too small for the Nature CNN: must be at least 36x36"
-            )
-        self.dense = _linear(h * w * 64, features, math.sqrt(2.0), rngs)
-
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        lead = obs.shape[:-3]
-        x = obs.reshape((-1, *obs.shape[-3:])).astype(jnp.float32) / 255.0
-        x = jnp.transpose(x, (0, 2, 3, 1))  # (B, C, H, W) -> NHWC, the layout of nnx.Conv
-        for conv in self.convs:
-            x = jax.nn.relu(conv(x))
-        x = jax.nn.relu(self.dense(x.reshape(x.shape[0], -1)))
-        return x.reshape((*lead, x.shape[-1]))
-
-
-class ConvActorCritic(nnx.Module):
-    """Actor-critic on pixels: one :class:`NatureCNN` torso shared by a linear policy head (gain 0.01) and a linear
-    value head (gain 1), as Stable-Baselines3's ``CnnPolicy`` and the A2C/PPO Atari references.
-
-    Args:
-      obs_shape: ``(C, H, W)`` of one observation (uint8 frame stack).
-      action_dim: number of actions (discrete) or action dimensions (continuous).
-      continuous: diagonal Gaussian head with a state-independent ``log_std`` instead of logits.
-      log_std_init: initial log standard deviation of the Gaussian head.
-      features: width of the torso's last layer.
+    The GRU state is the carry, ``(..., H)`` float32, zero at an episode's start: ``reset (...)`` bool zeroes it
+    before the step. Args as :class:`ActorCritic` (no shared torso: the GRU is the shared part).
     """
 
     def __init__(
         self,
-        obs_shape: Sequence[int],
+        obs_dim: int,
         action_dim: int,
+        hidden: Sequence[int] = (64, 64),
         *,
         continuous: bool = False,
+        activation: str = "tanh",
         log_std_init: float = 0.0,
-        features: int = 512,
+        normalize_obs: bool = False,
         rngs: nnx.Rngs,
     ):
-        self.torso = NatureCNN(*obs_shape, features=features, rngs=rngs)
-        self.actor = _linear(features, action_dim, 0.01, rngs)
-        self.critic = _linear(features, 1, 1.0, rngs)
-        self.continuous = continuous
+        if not hidden:
+            raise ValueError("hidden=() is invalid for a GRU network: must give at least the GRU width")
+        size = hidden[0]
+        self.obs_norm = ObsNorm(obs_dim) if normalize_obs else None
+        self.embed = _linear(obs_dim, size, math.sqrt(2.0), rngs)
+        self.gru = nnx.GRUCell(
+            size, size, kernel_init=orthogonal(1.0), recurrent_kernel_init=orthogonal(1.0),
+            bias_init=nnx.initializers.zeros_init(), rngs=rngs,
+        )  # fmt: skip
+        self.actor = MLP(size, hidden[1:], action_dim, activation=activation, out_gain=0.01, rngs=rngs)
+        self.critic = MLP(size, hidden[1:], 1, activation=activation, out_gain=1.0, rngs=rngs)
+        self.size, self.activation, self.continuous = size, activation, continuous
         if continuous:
             self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
 
-    def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
-        """``obs (..., C, H, W)`` uint8 -> (policy distribution, value ``(...,)``)."""
-        h = self.torso(obs)
-        head, value = self.actor(h), self.critic(h)
-        return policy_distribution(head, self.log_std[...] if self.continuous else None), value[..., 0]
+    def initial_carry(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        """The GRU state at an episode's start: zeros ``(*batch_shape, H)``."""
+        return jnp.zeros((*batch_shape, self.size), jnp.float32)
+
+    def __call__(self, obs: jax.Array, carry: jax.Array, reset: jax.Array):
+        """``obs (..., obs_dim)``, ``carry (..., H)``, ``reset (...)`` -> (distribution, value ``(...,)``, carry)."""
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
+        carry = jnp.where(reset[..., None], 0.0, carry)
+        x = ACTIVATIONS[self.activation](self.embed(obs))
+        lead = x.shape[:-1]  # GRUCell wants one batch axis
+        carry, h = self.gru(carry.reshape(-1, self.size), x.reshape(-1, self.size))
+        carry, h = carry.reshape(*lead, self.size), h.reshape(*lead, self.size)
+        dist = policy_distribution(self.actor(h), self.log_std[...] if self.continuous else None)
+        return dist, self.critic(h)[..., 0], carry
 
 
 def policy_distribution(head: jax.Array, log_std: jax.Array | None) -> distrax.Distribution:

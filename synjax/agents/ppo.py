@@ -14,8 +14,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from synjax.agents import common
-from synjax.agents.common import ActorCriticConfig, Apply, Batch
+from synjax.agents import losses, on_policy
+from synjax.agents.algorithm import OnPolicyAlgorithm
+from synjax.agents.config import ActorCriticConfig
+from synjax.agents.policy import PolicyApply
+from synjax.agents.rollout import Batch, minibatches
 from synjax.experiment import require
 from synjax.sweep import Floats, check
 
@@ -29,7 +32,8 @@ class PPOConfig(ActorCriticConfig):
     Attributes:
       update_epochs: passes over each rollout (SB3 ``n_epochs``).
       num_minibatches: minibatches per pass; must divide ``num_envs * num_steps`` (SB3 ``batch_size`` =
-        ``num_envs * num_steps / num_minibatches``).
+        ``num_envs * num_steps / num_minibatches``); with a stateful network (gru) a minibatch is a group of
+        whole environment sequences, so it must divide ``num_envs``.
       clip_eps: ratio clip range (sweepable).
       anneal_clip: decay ``clip_eps`` linearly to 0 over the updates (rl-zoo ``lin_0.2``).
       vf_clip: clip range of the value update around the old value; 0 turns value clipping off (sweepable).
@@ -51,12 +55,16 @@ class PPOConfig(ActorCriticConfig):
             self.num_minibatches,
             f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {b}",
         )
+        if self.network != "mlp":
+            require(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+                    f"a divisor of num_envs = {self.num_envs} (network {self.network!r} trains on whole "
+                    "environment sequences)")  # fmt: skip
         check("clip_eps", self.clip_eps, lambda v: v > 0, "a float > 0")
         check("vf_clip", self.vf_clip, lambda v: v >= 0, "a float >= 0 (0 = no value clipping)")
 
 
 def ppo_loss(
-    apply: Apply,
+    apply: PolicyApply,
     params: Any,
     batch: Batch,
     *,
@@ -73,13 +81,13 @@ def ppo_loss(
     ``value_loss``, ``entropy``, ``approx_kl`` (``mean((r - 1) - log r)``, Schulman's estimator) and
     ``clip_frac``.
     """
-    log_prob, entropy, value = common.policy_terms(apply, params, batch.obs, batch.action)
-    adv = common.normalize(batch.advantage) if norm_adv else batch.advantage
+    log_prob, entropy, value = losses.policy_terms(apply, params, batch)
+    adv = losses.normalize(batch.advantage) if norm_adv else batch.advantage
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)
     surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv)
     policy_loss = -surrogate.mean()
-    v_loss = common.value_loss(value, batch.value, batch.returns, vf_clip)
+    v_loss = losses.value_loss(value, batch.value, batch.returns, vf_clip)
     ent = entropy.mean()
     loss = policy_loss + vf_coef * v_loss - ent_coef * ent
     metrics = {
@@ -93,25 +101,16 @@ def ppo_loss(
 
 
 def ppo_minibatch_step(
-    apply: Apply, tx: optax.GradientTransformation, params: Any, opt_state: Any, mb: Batch, **loss_kw: Any
+    apply: PolicyApply, tx: optax.GradientTransformation, params: Any, opt_state: Any, mb: Batch, **loss_kw: Any
 ) -> tuple[Any, Any, dict[str, jax.Array]]:
     """One optimizer step on :func:`ppo_loss` of minibatch ``mb``: ``(params, opt_state, metrics)``."""
     grads, metrics = jax.grad(lambda p: ppo_loss(apply, p, mb, **loss_kw), has_aux=True)(params)
-    params, opt_state = common.apply_gradients(tx, params, opt_state, grads)
+    params, opt_state = losses.apply_gradients(tx, params, opt_state, grads)
     return params, opt_state, metrics
 
 
-def minibatch_order(key: jax.Array, batch_size: int, num_minibatches: int) -> jax.Array:
-    """Indices ``(num_minibatches, batch_size // num_minibatches)`` of one shuffled pass over a batch (in order
-    when there is one minibatch: its order does not change the mean loss)."""
-    size = batch_size // num_minibatches
-    if num_minibatches == 1:
-        return jnp.arange(batch_size).reshape(1, size)
-    return jax.random.permutation(key, batch_size).reshape(num_minibatches, size)
-
-
 def ppo_update(
-    apply: Apply,
+    apply: PolicyApply,
     tx: optax.GradientTransformation,
     params: Any,
     opt_state: Any,
@@ -126,7 +125,8 @@ def ppo_update(
     vf_coef: Any,
     norm_adv: bool,
 ) -> tuple[Any, Any, dict[str, jax.Array]]:
-    """``update_epochs`` shuffled passes of ``num_minibatches`` gradient steps over ``batch`` (leaves (B, ...)).
+    """``update_epochs`` shuffled passes of ``num_minibatches`` gradient steps over ``batch`` (flat or sequences,
+    see :func:`synjax.agents.rollout.minibatches`).
 
     Returns ``(params, opt_state, metrics)`` with each :func:`ppo_loss` metric averaged over all steps.
     """
@@ -138,8 +138,7 @@ def ppo_update(
         return (params, opt_state), metrics
 
     def epoch(carry, k):
-        idx = minibatch_order(k, batch.obs.shape[0], num_minibatches)
-        return jax.lax.scan(minibatch_step, carry, jax.tree.map(lambda x: x[idx], batch))
+        return jax.lax.scan(minibatch_step, carry, minibatches(batch, k, num_minibatches))
 
     (params, opt_state), metrics = jax.lax.scan(
         epoch, (params, opt_state), jax.random.split(key, update_epochs)
@@ -150,7 +149,7 @@ def ppo_update(
 def make_optimizer(config: PPOConfig, num_updates: int) -> optax.GradientTransformation:
     """Global-norm clipping then Adam (eps 1e-5 as SB3's policies), learning rate optionally annealed; applied to
     the parameters flattened into one vector."""
-    lr = common.lr_schedule(
+    lr = losses.lr_schedule(
         config.lr, config.anneal_lr, num_updates, config.update_epochs * config.num_minibatches
     )
     # optax.flatten: one vector instead of a leaf per layer, the same arithmetic in fewer (faster) kernels
@@ -168,22 +167,31 @@ def loss_settings(config: PPOConfig, i: Any) -> dict[str, Any]:
 
 def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
     """One PPO update of ``batch`` with ``config``'s settings (update index ``i``); the ``Update`` of
-    :func:`synjax.agents.common.make_actor_critic_train`."""
+    :func:`synjax.agents.on_policy.make_actor_critic_train`."""
     return ppo_update(
         apply, tx, params, opt_state, batch, key, update_epochs=config.update_epochs,
         num_minibatches=config.num_minibatches, **loss_settings(config, i),
     )  # fmt: skip
 
 
-def make_train(config: PPOConfig):
-    """``train(key) -> TrainOutput`` for one seed (see :func:`synjax.agents.common.make_actor_critic_train`)."""
-    return common.make_actor_critic_train(config, make_optimizer, update_step, METRICS)
+def make_train(config: PPOConfig, env: Any = None, env_params: Any = None, network: Any = None):
+    """The :class:`synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called); ``env`` (with
+    ``env_params``) and ``network`` (``rngs -> nnx.Module``) replace the config's own (see
+    :func:`synjax.agents.on_policy.make_actor_critic_train`)."""
+    return on_policy.make_actor_critic_train(config, make_optimizer, update_step, METRICS, env, env_params, network)
 
 
 def run(config: PPOConfig):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return common.run_actor_critic("ppo", config, make_train)
+    return on_policy.run_actor_critic("ppo", config, make_train)
 
+
+ALGORITHM = OnPolicyAlgorithm(
+    name="ppo", metrics=METRICS, make_optimizer=make_optimizer, update=update_step,
+    minibatch_step=lambda config, apply, tx, params, opt_state, mb, i: ppo_minibatch_step(
+        apply, tx, params, opt_state, mb, **loss_settings(config, i)),
+    passes=lambda config: (config.update_epochs, config.num_minibatches),
+)  # fmt: skip
 
 _SB3 = {  # Stable-Baselines3 PPO defaults, the notebook's settings
     "num_envs": 1, "num_steps": 2048, "num_minibatches": 32, "update_epochs": 10, "lr": 3e-4, "gamma": 0.99,

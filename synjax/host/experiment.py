@@ -19,9 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from synjax import results
+from synjax import checkpoint, results
 from synjax.experiment import seed_keys
-from synjax import checkpoint
 from synjax.host import loop
 from synjax.host.envs import HostEnv
 

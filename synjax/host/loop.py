@@ -25,17 +25,20 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from synjax.agents import a2c, common, ppo
-from synjax.agents.networks import ConvActorCritic
+from synjax.agents import a2c, ppo
+from synjax.agents.cnn import ConvActorCritic
+from synjax.agents.config import RolloutBudget
+from synjax.agents.evaluation import deterministic_action
+from synjax.agents.rollout import Batch, gae, minibatch_indices
 from synjax.experiment import RunConfig, require
 from synjax.host.envs import HostEnv
 
-ALGOS = {"ppo": ppo, "a2c": a2c}
+ALGOS = {a.name: a for a in (a2c.ALGORITHM, ppo.ALGORITHM)}
 
 
 @dataclasses.dataclass(frozen=True)
-class HostConfig(RunConfig, common.RolloutBudget):
-    """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.common.ActorCriticConfig`).
+class HostConfig(RunConfig, RolloutBudget):
+    """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.config.ActorCriticConfig`).
 
     Attributes:
       algo: ``"ppo"`` or ``"a2c"``.
@@ -143,7 +146,8 @@ class Agent:
     def __init__(self, config: HostConfig, env: HostEnv, seed_axis: str = "auto"):
         self.config = config
         algo = ALGOS[config.algo]
-        self.metric_names = algo.METRICS
+        self.algorithm = algo
+        self.metric_names = algo.metrics
         bounds = None if env.action_bounds is None else tuple(jnp.asarray(b) for b in env.action_bounds)
 
         def build(key: jax.Array) -> ConvActorCritic:
@@ -155,8 +159,11 @@ class Agent:
         graphdef, _ = nnx.split(jax.eval_shape(lambda: build(jax.random.key(0))))
         tx = algo.make_optimizer(config, config.num_updates)
 
-        def apply(params, obs):
-            return nnx.merge(graphdef, params)(obs)
+        def apply(params, carry, obs, reset):  # the policy contract; the CNN is feedforward (carry ())
+            return nnx.merge(graphdef, params)(obs, carry, reset)
+
+        def forward(params, obs):
+            return apply(params, (), obs, None)[:2]
 
         def init(key):
             params = nnx.state(build(key))
@@ -164,13 +171,13 @@ class Agent:
 
         def act(params, obs, key):
             key, sample_key = jax.random.split(key)
-            dist, value = apply(params, obs)
+            dist, value = forward(params, obs)
             action = dist.sample(seed=sample_key)
             return action, dist.log_prob(action), value, key
 
         def prepare(params, rollout, last_obs):
-            last_value = apply(params, last_obs)[1]
-            adv, ret = common.gae(
+            last_value = forward(params, last_obs)[1]
+            adv, ret = gae(
                 rollout["reward"],
                 rollout["value"],
                 rollout["done"],
@@ -180,44 +187,37 @@ class Agent:
             )
             t, n = rollout["reward"].shape
             flat = lambda x: x.reshape((t * n, *x.shape[2:]))
-            return common.Batch(
+            return Batch(
                 flat(rollout["obs"]), flat(rollout["action"]), flat(rollout["log_prob"]), flat(rollout["value"]),
-                flat(adv), flat(ret),
+                flat(adv), flat(ret), jnp.zeros((t * n,), bool),
             )  # fmt: skip
 
-        def a2c_step(params, opt_state, batch, i):
-            return a2c.update_step(config, apply, tx, params, opt_state, batch, None, i)
+        self.passes, num_minibatches = algo.passes(config)
 
-        def ppo_step(params, opt_state, batch, idx, i):
+        def step(params, opt_state, batch, idx, i):
             mb = jax.tree.map(lambda x: x[idx], batch)
-            return ppo.ppo_minibatch_step(apply, tx, params, opt_state, mb, **ppo.loss_settings(config, i))
+            return algo.minibatch_step(config, apply, tx, params, opt_state, mb, i)
 
         def order(key):
             key, shuffle_key = jax.random.split(key)
-            return key, ppo.minibatch_order(shuffle_key, config.batch_size, config.num_minibatches)
+            return key, minibatch_indices(shuffle_key, config.batch_size, num_minibatches)
 
         seeds = over_seeds(config.num_seeds, seed_axis)
         self.init = jax.jit(jax.vmap(init))
         self.act = jax.jit(seeds(act))
-        self.mode = jax.jit(seeds(lambda p, o: common.deterministic_action(apply(p, o)[0], bounds)))
-        self.value = jax.jit(seeds(lambda p, o: apply(p, o)[1]))
+        self.mode = jax.jit(seeds(lambda p, o: deterministic_action(forward(p, o)[0], bounds)))
+        self.value = jax.jit(seeds(lambda p, o: forward(p, o)[1]))
         self.prepare = jax.jit(seeds(prepare, in_axes=(0, 1, 0)))  # rollouts are time-major: seed axis 1
-        if config.algo == "a2c":
-            self.step = jax.jit(seeds(a2c_step, in_axes=(0, 0, 0, None)))
-        else:
-            self.step = jax.jit(seeds(ppo_step, in_axes=(0, 0, 0, 0, None)))
+        self.step = jax.jit(seeds(step, in_axes=(0, 0, 0, 0, None)))
         self.order = jax.jit(seeds(order))
 
     def update(self, params, opt_state, rollout, last_obs, keys, i):
         """One update of every seed from its rollout: ``(params, opt_state, metrics (name -> (S,)), keys)``."""
         batch = self.prepare(params, rollout, last_obs)
-        if self.config.algo == "a2c":
-            params, opt_state, metrics = self.step(params, opt_state, batch, i)
-            return params, opt_state, metrics, keys
         history = []
-        for _ in range(self.config.update_epochs):
+        for _ in range(self.passes):
             keys, idx = self.order(keys)
-            for m in range(self.config.num_minibatches):
+            for m in range(idx.shape[1]):
                 params, opt_state, metrics = self.step(params, opt_state, batch, idx[:, m], i)
                 history.append(metrics)
         metrics = jax.tree.map(lambda *x: jnp.mean(jnp.stack(x), axis=0), *history)
@@ -228,13 +228,10 @@ class Agent:
         (a PPO update of a big rollout takes minutes on CPU); they become the compiled executables."""
         batch = jax.eval_shape(self.prepare, params, rollout, last_obs)
         self.prepare = self.prepare.lower(params, rollout, last_obs).compile()
-        if self.config.algo == "a2c":
-            self.step = self.step.lower(params, opt_state, batch, 0).compile()
-        else:
-            idx = jax.eval_shape(self.order, keys)[1]
-            self.order = self.order.lower(keys).compile()
-            one = jax.ShapeDtypeStruct((idx.shape[0], idx.shape[2]), idx.dtype)  # idx[:, m]
-            self.step = self.step.lower(params, opt_state, batch, one, 0).compile()
+        idx = jax.eval_shape(self.order, keys)[1]
+        self.order = self.order.lower(keys).compile()
+        one = jax.ShapeDtypeStruct((idx.shape[0], idx.shape[2]), idx.dtype)  # idx[:, m]
+        self.step = self.step.lower(params, opt_state, batch, one, 0).compile()
 
 
 def make_agent(config: HostConfig, env: HostEnv, seed_axis: str = "auto") -> Agent:

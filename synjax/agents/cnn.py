@@ -1,0 +1,100 @@
+"""The Nature-CNN actor-critic for pixel observations (Atari, CarRacing): Flax NNX, orthogonal init."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from synjax.agents.networks import _linear, orthogonal, policy_distribution
+
+
+def _conv(in_ch: int, out_ch: int, size: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
+    """A VALID convolution with orthogonal init (gain sqrt 2) of the kernel flattened to (size*size*in, out)."""
+    flat = orthogonal(math.sqrt(2.0))
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return flat(key, (math.prod(shape[:-1]), shape[-1]), dtype).reshape(shape)
+
+    return nnx.Conv(
+        in_ch, out_ch, (size, size), strides=(stride, stride), padding="VALID", kernel_init=init,
+        bias_init=nnx.initializers.zeros_init(), rngs=rngs,
+    )  # fmt: skip
+
+
+class NatureCNN(nnx.Module):
+    """The DQN Nature network's torso (Mnih et al. 2015): 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions, ReLU, then a
+    ``features``-unit ReLU layer. ``obs (..., C, H, W)`` uint8 frames (a stack of C grayscale frames, the layout of
+    ALE's and Gymnasium's frame stacks) -> ``(..., features)``; pixels are scaled to [0, 1].
+
+    Args:
+      channels: stacked frames C.
+      height, width: frame size (84 x 84 gives the classic 7 x 7 x 64 final map).
+      features: width of the last layer.
+    """
+
+    def __init__(self, channels: int, height: int, width: int, features: int = 512, *, rngs: nnx.Rngs):
+        self.convs = nnx.List(
+            [_conv(channels, 32, 8, 4, rngs), _conv(32, 64, 4, 2, rngs), _conv(64, 64, 3, 1, rngs)]
+        )
+        h, w = height, width
+        for size, stride in ((8, 4), (4, 2), (3, 1)):
+            h, w = (h - size) // stride + 1, (w - size) // stride + 1
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"frames of {height}x{width} are too small for the Nature CNN: must be at least 36x36"
+            )
+        self.dense = _linear(h * w * 64, features, math.sqrt(2.0), rngs)
+
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        lead = obs.shape[:-3]
+        x = obs.reshape((-1, *obs.shape[-3:])).astype(jnp.float32) / 255.0
+        x = jnp.transpose(x, (0, 2, 3, 1))  # (B, C, H, W) -> NHWC, the layout of nnx.Conv
+        for conv in self.convs:
+            x = jax.nn.relu(conv(x))
+        x = jax.nn.relu(self.dense(x.reshape(x.shape[0], -1)))
+        return x.reshape((*lead, x.shape[-1]))
+
+
+class ConvActorCritic(nnx.Module):
+    """Actor-critic on pixels: one :class:`NatureCNN` torso shared by a linear policy head (gain 0.01) and a linear
+    value head (gain 1), as Stable-Baselines3's ``CnnPolicy`` and the A2C/PPO Atari references.
+
+    Args:
+      obs_shape: ``(C, H, W)`` of one observation (uint8 frame stack).
+      action_dim: number of actions (discrete) or action dimensions (continuous).
+      continuous: diagonal Gaussian head with a state-independent ``log_std`` instead of logits.
+      log_std_init: initial log standard deviation of the Gaussian head.
+      features: width of the torso's last layer.
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        action_dim: int,
+        *,
+        continuous: bool = False,
+        log_std_init: float = 0.0,
+        features: int = 512,
+        rngs: nnx.Rngs,
+    ):
+        self.torso = NatureCNN(*obs_shape, features=features, rngs=rngs)
+        self.actor = _linear(features, action_dim, 0.01, rngs)
+        self.critic = _linear(features, 1, 1.0, rngs)
+        self.continuous = continuous
+        if continuous:
+            self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
+
+    def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
+        """Feedforward: nothing to remember."""
+        return ()
+
+    def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
+        """``obs (..., C, H, W)`` uint8 -> (policy distribution, value ``(...,)``, ``carry`` unchanged)."""
+        h = self.torso(obs)
+        head, value = self.actor(h), self.critic(h)
+        return policy_distribution(head, self.log_std[...] if self.continuous else None), value[..., 0], carry

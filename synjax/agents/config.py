@@ -1,0 +1,191 @@
+"""Configs of the JAX-environment agents: the fields every agent has (:class:`AgentConfig`: environment, budget,
+network, evaluation) and those PPO and A2C share (:class:`ActorCriticConfig`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
+from synjax.envs import registry
+from synjax.experiment import RunConfig, require
+from synjax.sweep import Floats, check
+
+ACTION_HEADS = ("auto", "discrete", "gaussian")
+
+
+def parse_env_params(text: str) -> dict[str, Any]:
+    """``"noise=true,max_steps_in_episode=60"`` -> ``{"noise": True, "max_steps_in_episode": 60}``.
+
+    Values: ``true``/``false`` (any case) become bools, then int, then float; anything else stays a string.
+    """
+    out: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        if "=" not in item:
+            raise ValueError(f"{item!r} is not name=value")
+        name, raw = (s.strip() for s in item.split("=", 1))
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        out[name] = value
+    return out
+
+
+def make_env(config: AgentConfig) -> tuple[Any, Any]:
+    """``(env, env_params)`` of ``config.env`` with ``config.env_params`` applied."""
+    return registry.make(config.env, **parse_env_params(config.env_params))
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig(RunConfig):
+    """What every JAX-environment agent has (DQN and the actor-critics alike).
+
+    Attributes:
+      env: environment id (``synjax.envs.registry.env_ids()``).
+      env_params: environment params to change, ``"name=value,..."`` (e.g. ``"noise=true"`` for ShowerEnv).
+      total_timesteps: environment steps per seed (see each algorithm for how the budget is rounded).
+      num_envs: parallel environments per seed.
+      network: the policy network: ``"mlp"`` (feedforward) or ``"gru"`` (recurrent: its state is carried
+        across steps and reset where an episode ends); each algorithm lists what it serves in ``networks``.
+      eval_episodes: episodes per evaluation, on fresh environments.
+    """
+
+    networks: ClassVar[tuple[str, ...]] = ("mlp",)
+
+    env: str = "CartPole-v1"
+    env_params: str = ""
+    total_timesteps: int = 100_000
+    num_envs: int = 8
+    network: str = "mlp"
+    eval_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        ids = registry.env_ids()
+        require(self.env in ids, "env", self.env, f"one of {', '.join(ids)}")
+        try:
+            make_env(self)
+        except ValueError as e:
+            require(False, "env_params", self.env_params, f"valid params of {self.env} ({e})")
+        require(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, "an integer >= 1")
+        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
+        require(self.network in self.networks, "network", self.network,
+                f"one of {', '.join(self.networks)} for {type(self).__name__}")  # fmt: skip
+        require(self.eval_episodes >= 1, "eval_episodes", self.eval_episodes, "an integer >= 1")
+
+
+class RolloutBudget:
+    """Budget arithmetic of on-policy configs with ``total_timesteps``, ``num_envs`` and ``num_steps`` fields
+    (per seed), shared by the JAX-environment agents and the host loop."""
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """``ceil(total_timesteps / batch_size)``."""
+        return -(-self.total_timesteps // self.batch_size)
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps one seed actually takes: ``num_updates * batch_size``."""
+        return self.num_updates * self.batch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCriticConfig(AgentConfig, RolloutBudget):
+    """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist).
+
+    Attributes:
+      total_timesteps: environment steps per seed; training runs ``ceil(total / (num_envs * num_steps))``
+        updates (SB3 semantics: the last rollout is completed).
+      num_steps: rollout length per environment per update (SB3 ``n_steps``).
+      lr: learning rate (sweepable).
+      anneal_lr: decay the learning rate linearly to 0 over the updates.
+      gamma: discount (sweepable).
+      gae_lambda: GAE lambda; 1.0 gives n-step returns (sweepable).
+      ent_coef: entropy bonus weight (sweepable).
+      vf_coef: value loss weight (sweepable).
+      max_grad_norm: global gradient-norm clip (sweepable).
+      norm_adv: standardize advantages (per minibatch).
+      norm_obs: running observation normalization inside the network (saved with its parameters).
+      norm_reward: scale rewards by the running std of the discounted return (SB3 VecNormalize).
+      hidden: hidden layer widths of actor and critic.
+      activation: ``"tanh"`` or ``"relu"``.
+      shared_torso: one torso for actor and critic instead of two.
+      action_head: ``"auto"`` (from the action space), ``"discrete"`` or ``"gaussian"`` (must match it).
+      log_std_init: initial log std of the Gaussian head (sweepable).
+      eval_every: evaluate the deterministic policy every this many updates (and after the last one).
+    """
+
+    networks: ClassVar[tuple[str, ...]] = ("mlp", "gru")
+
+    total_timesteps: int = 100_000
+    num_envs: int = 8
+    num_steps: int = 32
+    lr: Floats = 3e-4
+    anneal_lr: bool = False
+    gamma: Floats = 0.99
+    gae_lambda: Floats = 0.95
+    ent_coef: Floats = 0.0
+    vf_coef: Floats = 0.5
+    max_grad_norm: Floats = 0.5
+    norm_adv: bool = True
+    norm_obs: bool = False
+    norm_reward: bool = False
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    shared_torso: bool = False
+    action_head: str = "auto"
+    log_std_init: Floats = 0.0
+    eval_every: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        env, env_params = make_env(self)
+        require(self.num_steps >= 1, "num_steps", self.num_steps, "an integer >= 1")
+        check("lr", self.lr, lambda v: v > 0, "a float > 0")
+        check("gamma", self.gamma, lambda v: 0 <= v <= 1, "a float in [0, 1]")
+        check("gae_lambda", self.gae_lambda, lambda v: 0 <= v <= 1, "a float in [0, 1]")
+        check("ent_coef", self.ent_coef, lambda v: v >= 0, "a float >= 0")
+        check("vf_coef", self.vf_coef, lambda v: v >= 0, "a float >= 0")
+        check("max_grad_norm", self.max_grad_norm, lambda v: v > 0, "a float > 0")
+        check("log_std_init", self.log_std_init, math.isfinite, "a finite float")
+        require(all(h >= 1 for h in self.hidden), "hidden", self.hidden, "layer widths >= 1")
+        require(
+            self.activation in ACTIVATIONS, "activation", self.activation, f"one of {', '.join(ACTIVATIONS)}"
+        )
+        require(
+            self.action_head in ACTION_HEADS,
+            "action_head",
+            self.action_head,
+            f"one of {', '.join(ACTION_HEADS)}",
+        )
+        space = env.action_space(env_params)
+        continuous = action_spec(env, env_params)[0]
+        if self.action_head == "gaussian":
+            require(
+                continuous,
+                "action_head",
+                self.action_head,
+                f"'auto' or 'discrete' for {self.env}, whose action space is discrete ({space.n} actions)",
+            )
+        if self.action_head == "discrete":
+            require(
+                not continuous,
+                "action_head",
+                self.action_head,
+                f"'auto' or 'gaussian' for {self.env}, whose action space is continuous (Box)",
+            )
+        obs_encoder(env, env_params)  # raises for unsupported observation spaces
+        require(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
