@@ -15,8 +15,9 @@ from gymnax.environments import spaces
 
 from synjax import envs
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, TrainOutput, require, run_experiment
+from synjax.experiment import RunConfig, require, run_experiment
 from synjax.progress import report
+from synjax.trainer import Trainer, TrainOutput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,50 +65,50 @@ def batch_sampler(space: spaces.Space, n: int) -> Callable[[jax.Array], jax.Arra
     return lambda key: jax.vmap(space.sample)(jax.random.split(key, n))
 
 
-def make_rollout(config: RolloutConfig):
-    """``rollout(key) -> TrainOutput``: ``config.steps`` random steps of ``config.num_envs`` environments.
+def make_rollout(config: RolloutConfig) -> Trainer:
+    """``config.steps`` random steps of ``config.num_envs`` environments as a :class:`Trainer`, one step a point.
 
-    Metrics per point: ``episode_return`` and ``episode_length``, means over the episodes that ended in that
-    stretch of steps (NaN when none did).
+    Its state is ``(key, env state (N, ...), EpisodeStats (N,))``. Metrics per point (``config.num_points``):
+    ``episode_return`` and ``episode_length``, means over the episodes that ended in that stretch of
+    ``steps // num_points`` steps (NaN when none did).
     """
     env, params = envs.make(config.env)
     n = config.num_envs
     per_point = config.steps // config.num_points
     sample = batch_sampler(env.action_space(params), n)
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
-    def rollout(key):
+    def init(key):
         key, reset_key = jax.random.split(key)
         _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, n), params)
+        return key, state, EpisodeStats.zeros((n,))
 
-        def one_step(carry, t):
-            key, state, stats = carry
-            key, act_key, step_key = jax.random.split(key, 3)
-            action = sample(act_key)
-            _, state, reward, terminated, truncated, _ = step(
-                jax.random.split(step_key, n), state, action, params
-            )
-            stats = stats.update(reward.astype(jnp.float32), terminated | truncated)
-            report(t + 1, every=max(1, config.steps // 100))
-            return (key, state, stats), None
+    def one_step(carry, t):
+        key, state, stats = carry
+        key, act_key, step_key = jax.random.split(key, 3)
+        action = sample(act_key)
+        _, state, reward, terminated, truncated, _ = env_step(
+            jax.random.split(step_key, n), state, action, params
+        )
+        stats = stats.update(reward.astype(jnp.float32), terminated | truncated)
+        report(t + 1, every=max(1, config.steps // 100))
+        return (key, state, stats), None
 
-        def one_point(carry, p):
-            key, state, stats = carry
-            ts = p * per_point + jnp.arange(per_point)
-            (key, state, stats), _ = jax.lax.scan(one_step, (key, state, stats), ts)
-            point = (stats.mean_return(), stats.mean_length())
-            return (key, state, stats.drain()), point
+    def step(carry, p):
+        ts = p * per_point + jnp.arange(per_point)
+        (key, state, stats), _ = jax.lax.scan(one_step, carry, ts)
+        point = {"episode_return": stats.mean_return(), "episode_length": stats.mean_length()}
+        return (key, state, stats.drain()), point
 
-        carry = (key, state, EpisodeStats.zeros((n,)))
-        _, (returns, lengths) = jax.lax.scan(one_point, carry, jnp.arange(config.num_points))
+    def finish(carry, metrics):
         return TrainOutput(
             params={},
             steps=(jnp.arange(1, config.num_points + 1) * per_point * n).astype(jnp.int32),
-            metrics={"episode_return": returns, "episode_length": lengths},
-            final={"episode_return": jnp.nanmean(returns)},
+            metrics=metrics,
+            final={"episode_return": jnp.nanmean(metrics["episode_return"])},
         )
 
-    return rollout
+    return Trainer(init=init, step=step, finish=finish, num_steps=config.num_points)
 
 
 def run(config: RolloutConfig):
@@ -115,7 +116,7 @@ def run(config: RolloutConfig):
     return run_experiment(
         "random-rollout",
         config,
-        make_rollout(config),
+        make_rollout,
         progress_total=config.steps,
         progress_unit_metric="return",
         steps_per_seed=config.steps * config.num_envs,

@@ -3,11 +3,10 @@
 Network (the original notebook's, by default): ``D -> Linear -> H LIF -> ... -> Linear -> C output neurons``,
 simulated for ``T`` time steps, time-major ``(T, B, ...)`` as spyx is.
 
-Neurons are spyx's: ``LIF``, ``IF``, ``ALIF``, ``CuBaLIF`` and the recurrent ``RLIF``, ``RIF``, ``RCuBaLIF`` for
-hidden layers; the output layer is one of those or spyx's non-spiking leaky integrator ``LI``. A spyx neuron
-emits the spike of the membrane *before* this step's update (``s_t = H(V_{t-1} - thr)``, then
-``V_t = beta V_{t-1} + I_t - s_t thr``), one step later than snntorch's ``Leaky``, which thresholds the updated
-membrane; the recorded membrane is ``V_t`` in both.
+Neurons are spyx's, built by :func:`synjax.snn.spyx_neurons.make_neuron`: any of its ``NEURONS`` for hidden
+layers; the output layer is one of those or the non-spiking leaky integrator ``LI``. A spyx neuron emits the
+spike of the membrane *before* this step's update, one step later than snntorch's ``Leaky``, which thresholds
+the updated membrane; the recorded membrane is ``V_t`` in both.
 
 With the ``direct`` encoding (the original: the static image as a constant input current) the first layer's current
 ``x W + b`` is the same at every step, so it is computed once per image instead of ``T`` times; that is the same
@@ -23,48 +22,15 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import optax
-import spyx
 from flax import nnx
 
-#: hidden-layer neurons (spyx.nn class names).
-NEURONS = ("LIF", "IF", "ALIF", "CuBaLIF", "RLIF", "RIF", "RCuBaLIF")
-#: output-layer neurons: any hidden neuron or the non-spiking leaky integrator.
-OUTPUTS = (*NEURONS, "LI")
-#: surrogate gradient -> spyx.axn factory. The factories' ``k`` (or boxcar width) is ``surrogate_k``.
-SURROGATES = {
-    "arctan": spyx.axn.arctan,
-    "superspike": spyx.axn.superspike,
-    "tanh": spyx.axn.tanh,
-    "triangular": spyx.axn.triangular,
-    "boxcar": spyx.axn.boxcar,
-    "ste": None,
-}
-#: ``surrogate_k`` used when the config gives 0. arctan's 1.0 gives the width of snntorch's ``atan()`` (alpha 2):
-#: spyx's arctan(k) backward is 1 / (pi (1 + (k pi x)^2)), snntorch's 1 / (1 + (pi x)^2).
-SURROGATE_DEFAULT_K = {
-    "arctan": 1.0,
-    "superspike": 25.0,
-    "tanh": 1.0,
-    "triangular": 2.0,
-    "boxcar": 2.0,
-    "ste": 0.0,
-}
+from synjax.snn.spyx_neurons import make_neuron, membrane_potential, surrogate
+
 ENCODINGS = ("direct", "rate", "latency")
 LOSSES = ("membrane_ce", "count_ce", "rate_mse", "max_membrane_ce")
 READOUTS = ("spike_count", "membrane_sum", "membrane_max")
 #: losses and readouts that need output spikes (not allowed with the ``LI`` output).
 SPIKING_ONLY = ("count_ce", "rate_mse", "spike_count")
-#: parameter names of neuron decays (kept fixed unless ``train_decay``).
-DECAY_NAMES = ("beta", "alpha", "gamma")
-_TWO_PART_STATE = ("ALIF", "CuBaLIF", "RCuBaLIF")  # state = concat([membrane, adaptation or current], -1)
-
-
-def surrogate(name: str, k: float = 0.0) -> Callable[[jax.Array], jax.Array]:
-    """spyx activation: Heaviside forward, the named surrogate backward; ``k`` 0 means :data:`SURROGATE_DEFAULT_K`."""
-    k = k or SURROGATE_DEFAULT_K[name]
-    if name == "ste":  # spyx.axn.custom()'s default backward is g * x, not the straight-through g * 1
-        return spyx.axn.custom(bwd=jnp.ones_like)
-    return SURROGATES[name](k)
 
 
 def _torch_like_linear(fan_in: int, fan_out: int, rngs: nnx.Rngs) -> nnx.Linear:
@@ -83,31 +49,6 @@ def _torch_like_linear(fan_in: int, fan_out: int, rngs: nnx.Rngs) -> nnx.Linear:
     )
 
 
-def make_neuron(
-    kind: str, size: int, *, beta, alpha, gamma, threshold, activation, rngs: nnx.Rngs
-) -> nnx.Module:
-    """One spyx neuron layer of ``size`` units. Recurrent weights are rescaled to std 1/sqrt(size).
-
-    spyx initializes ``recurrent_w`` with a unit-std truncated normal, which for hundreds of units feeds back
-    currents of tens of thresholds per spike; 1/sqrt(size) keeps the feedback comparable to the input current.
-    """
-    shape = (size,)
-    cls = getattr(spyx.nn, kind)
-    if kind == "LI":
-        return cls(shape, beta=beta, rngs=rngs)
-    if kind in ("IF", "RIF"):
-        layer = cls(shape, threshold=threshold, activation=activation, rngs=rngs)
-    elif kind == "ALIF":
-        layer = cls(shape, beta=beta, gamma=gamma, threshold=threshold, activation=activation, rngs=rngs)
-    elif kind in ("CuBaLIF", "RCuBaLIF"):
-        layer = cls(shape, alpha=alpha, beta=beta, threshold=threshold, activation=activation, rngs=rngs)
-    else:
-        layer = cls(shape, beta=beta, threshold=threshold, activation=activation, rngs=rngs)
-    if hasattr(layer, "recurrent_w"):
-        layer.recurrent_w = nnx.Param(layer.recurrent_w[...] / math.sqrt(size))
-    return layer
-
-
 class SpikingClassifier(nnx.Module):
     """``D -> [Linear -> neuron] * len(hidden) -> Linear -> output neuron (C units)``.
 
@@ -115,7 +56,7 @@ class SpikingClassifier(nnx.Module):
       in_features: D, pixels per image.
       hidden: hidden layer sizes (the original: (1000,)).
       num_classes: C.
-      neuron: hidden neuron kind (:data:`NEURONS`); output: output neuron kind (:data:`OUTPUTS`).
+      neuron: hidden neuron kind (``spyx_neurons.NEURONS``); output: output neuron kind (``spyx_neurons.KINDS``).
       beta: membrane decay per step; alpha: synaptic-current decay (CuBaLIF); gamma: threshold adaptation (ALIF).
       threshold: firing threshold.
       activation: spyx spike function with its surrogate gradient (:func:`surrogate`).
@@ -141,7 +82,7 @@ class SpikingClassifier(nnx.Module):
         self.output = output
         self.kinds = (*(neuron,) * len(hidden), output)
         self.linears = nnx.List([_torch_like_linear(a, b, rngs) for a, b in itertools.pairwise(sizes)])
-        kw = {"beta": beta, "alpha": alpha, "gamma": gamma, "threshold": threshold, "activation": activation}
+        kw = {"beta": beta, "alpha": alpha, "gamma": gamma, "threshold": threshold, "surrogate": activation}
         self.neurons = nnx.List([make_neuron(k, n, **kw, rngs=rngs) for k, n in zip(self.kinds, sizes[1:])])
 
     def __call__(self, x: jax.Array, time_steps: int, record_hidden: bool = False):
@@ -170,21 +111,14 @@ class SpikingClassifier(nnx.Module):
                 new_states.append(state)
                 if i == 0:
                     hidden_spikes = out
-            membrane = new_states[last]
-            if self.kinds[last] in _TWO_PART_STATE:
-                membrane = jnp.split(membrane, 2, axis=-1)[0]
             spikes = None if self.output == "LI" else out
-            return tuple(new_states), (spikes, membrane, hidden_spikes if record_hidden else None)
+            potential = membrane_potential(self.kinds[last], new_states[last])
+            return tuple(new_states), (spikes, potential, hidden_spikes if record_hidden else None)
 
         _, (spikes, membrane, hidden) = jax.lax.scan(
             step, states, None if constant else first, length=time_steps if constant else None
         )
         return spikes, membrane, hidden
-
-
-def trainable(path, value) -> bool:
-    """nnx filter: parameters trained when neuron decays are fixed (everything but beta/alpha/gamma)."""
-    return isinstance(value, nnx.Param) and path[-1] not in DECAY_NAMES
 
 
 # ------------------------------------------------------------------------------------------------- encoders

@@ -1,15 +1,15 @@
-"""Training of the spiking classifier as one pure function of a PRNG key: ``make_train(config) -> train(key)``.
+"""Training of the spiking classifier as a :class:`synjax.trainer.Trainer`: ``make_train(config)``, one step an epoch.
 
-All data sit on the device as constants of the jitted function. One epoch is a ``lax.scan`` over minibatches
+All data sit on the device as constants of the jitted functions. One epoch is a ``lax.scan`` over minibatches
 (a fresh permutation per epoch; the last, partial batch is padded and masked so every image counts once), followed
-by a full pass over the validation and test sets; epochs are a ``lax.scan`` too, so the runner's
-``jit(vmap(train))`` trains every seed at once in one compiled program.
+by a full pass over the validation and test sets; ``make_train(config)(key)`` scans the epochs, and the runner's
+``jit(vmap(...))`` trains every seed at once.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,12 +17,11 @@ import optax
 from flax import nnx
 
 from synjax.classify import datasets
-from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict, surrogate, trainable
-from synjax.experiment import TrainOutput
+from synjax.classify.config import ClassifyConfig
+from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict
 from synjax.progress import report
-
-if TYPE_CHECKING:
-    from synjax.classify.experiment import ClassifyConfig
+from synjax.snn.spyx_neurons import surrogate, trainable
+from synjax.trainer import Trainer, TrainOutput
 
 
 def load_data(config: ClassifyConfig) -> datasets.Dataset:
@@ -144,19 +143,20 @@ def make_evaluate(config: ClassifyConfig, forward, split: datasets.Split):
     return evaluate
 
 
-def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None):
-    """Build ``train(key) -> TrainOutput`` for one seed (pure, jittable, vmappable).
+def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None) -> Trainer:
+    """One seed's training as a :class:`Trainer` (pure, jittable, vmappable pieces), one step per epoch.
 
     Args:
       config: a ``ClassifyConfig``.
       data: the data set; loaded from the config when None (tests pass small synthetic ones).
     Returns:
-      ``train`` whose output has ``steps`` = epochs 1..E; ``metrics`` (E,) ``train_loss``, ``train_acc``
+      a ``Trainer`` whose output has ``steps`` = epochs 1..E; ``metrics`` (E,) ``train_loss``, ``train_acc``
       (running over each epoch's batches), ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc`` (after each
       epoch); ``final`` the last epoch's ``test_acc``, ``val_acc``, ``train_acc``, ``test_loss``; ``params`` every
       parameter of the trained model (``pure_dict``); ``extras``: ``confusion`` (C, C) test counts
       [true, predicted], and the record of test image 0: ``raster_hidden`` (T, H) first hidden layer spikes,
       ``raster_membrane`` (T, C) and ``raster_spikes`` (T, C) of the output layer, ``raster_pred`` ().
+      Its state is ``{"params", "opt_state", "frozen" (the fixed nnx state), "epoch_key", "eval_key"}``.
     """
     data = data if data is not None else load_data(config)
     n, d, c = len(data.train), data.num_features, data.num_classes
@@ -166,16 +166,27 @@ def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None):
     optimizer = optax.adam(config.lr)
     total = epochs * num_batches
     every = max(1, total // 200)
+    abstract = nnx.eval_shape(lambda: build_model(config, d, c, jax.random.key(0)))
+    graphdef = nnx.split(abstract, param_filter(config), ...)[0]
 
-    def train(key):
-        init_key, epoch_key, eval_key = jax.random.split(key, 3)
-        model = build_model(config, d, c, init_key)
-        graphdef, params, frozen = nnx.split(model, param_filter(config), ...)
+    def pieces(frozen):
         forward = make_forward(config, graphdef, frozen)
-        grad_fn = jax.value_and_grad(make_loss(config, forward), has_aux=True)
-        eval_val = make_evaluate(config, forward, data.val)
-        eval_test = make_evaluate(config, forward, data.test)
+        return forward, make_evaluate(config, forward, data.val), make_evaluate(config, forward, data.test)
+
+    def init(key):
+        init_key, epoch_key, eval_key = jax.random.split(key, 3)
+        _, params, frozen = nnx.split(build_model(config, d, c, init_key), param_filter(config), ...)
         opt_state = optimizer.init(params)
+        return {"params": params, "opt_state": opt_state, "frozen": frozen, "epoch_key": epoch_key,
+                "eval_key": eval_key}  # fmt: skip
+
+    def step(state, e):
+        params, eval_key = state["params"], state["eval_key"]
+        # Adam's count is e * num_batches here; taken from the shared epoch index it stays unbatched under vmap
+        # (as in one scan over the epochs), which keeps the numbers bit for bit those of an unchunked run
+        opt_state = optax.tree_utils.tree_set(state["opt_state"], count=e * num_batches)
+        forward, eval_val, eval_test = pieces(state["frozen"])
+        grad_fn = jax.value_and_grad(make_loss(config, forward), has_aux=True)
 
         def batch_step(carry, inp):
             params, opt_state = carry
@@ -186,31 +197,31 @@ def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None):
             report(done, every=every)
             return (params, opt_state), (loss_sum, correct)
 
-        def epoch(carry, e):
-            params, opt_state = carry
-            k_perm, k_batches = jax.random.split(jax.random.fold_in(epoch_key, e))
-            perm = jax.random.permutation(k_perm, n)
-            idx = perm[jnp.arange(num_batches * batch) % n].reshape(num_batches, batch)
-            mask = (jnp.arange(num_batches * batch) < n).reshape(num_batches, batch)
-            done = e * num_batches + jnp.arange(1, num_batches + 1)
-            inputs = (done, idx, mask, jax.random.split(k_batches, num_batches))
-            (params, opt_state), (loss_sums, corrects) = jax.lax.scan(batch_step, (params, opt_state), inputs)
-            val_loss, val_acc, _ = eval_val(params, eval_key)
-            test_loss, test_acc, _ = eval_test(params, eval_key)
-            # a step count that depends on test_acc (it adds 0) keeps this report after the epoch's batches; a
-            # data-independent one is scheduled first by XLA and hides the per-batch progress
-            report((e + 1) * num_batches + (test_acc < 0).astype(jnp.int32), test_acc)
-            row = {
-                "train_loss": loss_sums.sum() / n,
-                "train_acc": corrects.sum() / n,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-            }
-            return (params, opt_state), row
+        k_perm, k_batches = jax.random.split(jax.random.fold_in(state["epoch_key"], e))
+        perm = jax.random.permutation(k_perm, n)
+        idx = perm[jnp.arange(num_batches * batch) % n].reshape(num_batches, batch)
+        mask = (jnp.arange(num_batches * batch) < n).reshape(num_batches, batch)
+        done = e * num_batches + jnp.arange(1, num_batches + 1)
+        inputs = (done, idx, mask, jax.random.split(k_batches, num_batches))
+        (params, opt_state), (loss_sums, corrects) = jax.lax.scan(batch_step, (params, opt_state), inputs)
+        val_loss, val_acc, _ = eval_val(params, eval_key)
+        test_loss, test_acc, _ = eval_test(params, eval_key)
+        # a step count that depends on test_acc (it adds 0) keeps this report after the epoch's batches; a
+        # data-independent one is scheduled first by XLA and hides the per-batch progress
+        report((e + 1) * num_batches + (test_acc < 0).astype(jnp.int32), test_acc)
+        row = {
+            "train_loss": loss_sums.sum() / n,
+            "train_acc": corrects.sum() / n,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+        }
+        return {**state, "params": params, "opt_state": opt_state}, row
 
-        (params, _), metrics = jax.lax.scan(epoch, (params, opt_state), jnp.arange(epochs))
+    def finish(state, metrics):
+        params, frozen, eval_key = state["params"], state["frozen"], state["eval_key"]
+        forward, _, eval_test = pieces(frozen)
         _, _, test_pred = eval_test(params, eval_key)
         confusion = jnp.zeros((c, c), jnp.int32).at[jnp.asarray(data.test.y), test_pred].add(1)
         extras: dict[str, Any] = {"confusion": confusion}
@@ -235,7 +246,7 @@ def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None):
             extras=extras,
         )
 
-    return train
+    return Trainer(init=init, step=step, finish=finish, num_steps=epochs)
 
 
 def _state(graphdef, params, frozen) -> nnx.State:
