@@ -9,11 +9,14 @@ from typing import Any
 import gymnax
 from gymnax.environments import environment
 
+from synjax.envs.masked import masked_cartpole
 from synjax.envs.shower import Shower
 from synjax.envs.taxi import Taxi
 
-#: synjax's own environments: id -> class. Each class has ``make_params(**params)`` that validates.
-SYNJAX_ENVS: dict[str, Callable[[], environment.Environment]] = {"Taxi-v4": Taxi, "ShowerEnv": Shower}
+#: synjax's own environments: id -> constructor. Each environment has ``make_params(**params)`` that validates.
+SYNJAX_ENVS: dict[str, Callable[[], environment.Environment]] = {
+    "Taxi-v4": Taxi, "ShowerEnv": Shower, "CartPole-masked-v1": masked_cartpole,
+}  # fmt: skip
 
 
 def _register_with_gymnax() -> None:
