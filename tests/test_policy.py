@@ -32,8 +32,8 @@ def test_gru_carry_is_reset_where_an_episode_starts():
     obs = jax.random.normal(jax.random.key(0), (4, 3))
     carry = jax.random.normal(jax.random.key(1), (4, 8))
     reset = jnp.array([True, False, True, False])
-    dist, value, new = apply(params, carry, obs, reset)
-    fresh_dist, fresh_value, fresh = apply(params, net.initial_carry((4,)), obs, jnp.zeros(4, bool))
+    _, value, new = apply(params, carry, obs, reset)
+    _, fresh_value, fresh = apply(params, net.initial_carry((4,)), obs, jnp.zeros(4, bool))
     np.testing.assert_allclose(new[reset], fresh[reset], rtol=1e-6)  # reset rows start from zeros
     np.testing.assert_allclose(value[reset], fresh_value[reset], rtol=1e-6)
     assert not np.allclose(new[~reset], fresh[~reset])  # the others remember

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from synjax.snn import encoders, neurons, plasticity
+from synjax.snn import encoders, neurons, plasticity, sparse_plasticity
+from synjax.snn.plasticity import Signals
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -127,11 +128,13 @@ def test_onehot_current_equals_dense_raster_through_weights():
 @given(st.floats(0.5, 50.0), st.integers(0, 30))
 def test_trace_of_one_spike_decays_exponentially(tau, t_spike):
     rule = plasticity.exponential_traces(tau, 2 * tau)
-    state = rule.init(1, 1)
+    w = jnp.zeros((1, 1))
+    state = rule.init(w)
     pre, post = [], []
     for t in range(40):
         s = jnp.array([1.0 if t == t_spike else 0.0])
-        state = rule.update(state, s, s)
+        dw, state = rule.update(w, state, w, Signals(s, s))
+        assert dw is w  # a trace rule passes the change on
         pre.append(float(state.pre[0]))
         post.append(float(state.post[0]))
     t = np.arange(40)
@@ -146,11 +149,10 @@ def _stdp_scan(rule, pre_train, post_train, w0):
 
     def step(carry, spikes):
         state, w = carry
-        dw, state = rule.update(state, spikes[0], spikes[1], w)
+        dw, state = rule.update(plasticity.no_change(w), state, w, Signals(spikes[0], spikes[1]))
         return (state, w + dw), w + dw
 
-    state = rule.init(pre_train.shape[1], post_train.shape[1])
-    return jax.lax.scan(step, (state, w0), (pre_train, post_train))[1]
+    return jax.lax.scan(step, (rule.init(w0), w0), (pre_train, post_train))[1]
 
 
 def _run_stdp(rule, pre_train, post_train, w0):
@@ -221,7 +223,9 @@ def test_stdp_weights_stay_within_bounds_under_any_input(pre, post, w0, bounds, 
 def test_soft_bounds_scale_changes_by_the_distance_to_the_bound():
     rule = plasticity.stdp(0.1, 0.1, 5.0, 5.0, bounds="soft", w_min=0.0, w_max=1.0)
     w = jnp.array([[0.0, 0.5, 1.0]])
-    dw, _ = rule.update(rule.init(1, 3), jnp.ones(1), jnp.ones(3), w)  # simultaneous: potentiation 0.1 only
+    dw, _ = rule.update(
+        plasticity.no_change(w), rule.init(w), w, Signals(jnp.ones(1), jnp.ones(3))
+    )  # simultaneous
     np.testing.assert_allclose(dw, [[0.1, 0.05, 0.0]], rtol=1e-5, atol=1e-8)
 
 
@@ -240,6 +244,69 @@ def test_max_potentiation_is_the_tag_of_an_always_firing_pair():
     np.testing.assert_allclose(float(w[0, 0]), plasticity.max_potentiation(0.3, 4.0, 10), rtol=1e-5)
 
 
+# ---------------------------------------------------------------------------------------------- chain
+
+
+def _raster(seed, steps=20, n_pre=3, n_post=2):
+    rng = np.random.default_rng(seed)
+    pre = (rng.random((steps, n_pre)) < 0.4).astype(np.float32)
+    post = (rng.random((steps, n_post)) < 0.4).astype(np.float32)
+    w = rng.uniform(0.1, 0.9, (n_pre, n_post)).astype(np.float32)
+    return jnp.asarray(pre), jnp.asarray(post), jnp.asarray(w)
+
+
+def test_chain_applies_its_rules_in_sequence():
+    """chain(a, b, c).update == a's update, then b's on a's dw, then c's on b's dw; states side by side."""
+    a = plasticity.stdp(0.05, 0.04, 4.0, 6.0, bounds="soft")
+    b = plasticity.scale(0.5)
+    c = plasticity.stdp(0.02, 0.03, 2.0, 3.0, bounds="hard")
+    chained = plasticity.chain(a, b, c)
+    pre, post, w = _raster(0)
+    state = chained.init(w)
+    s_a, s_b, s_c = a.init(w), b.init(w), c.init(w)
+    assert len(state) == 3
+    for t in range(pre.shape[0]):
+        signals = Signals(pre[t], post[t])
+        dw, state = chained.update(plasticity.no_change(w), state, w, signals)
+        dw_a, s_a = a.update(plasticity.no_change(w), s_a, w, signals)
+        dw_b, s_b = b.update(dw_a, s_b, w, signals)
+        dw_c, s_c = c.update(dw_b, s_c, w, signals)
+        np.testing.assert_array_equal(dw, dw_c)
+        for x, y in zip(jax.tree.leaves(state), jax.tree.leaves((s_a, s_b, s_c))):
+            np.testing.assert_array_equal(x, y)
+        w = plasticity.apply_updates(w, dw, 0.0, 1.0)
+    assert float(jnp.abs(dw_a).sum()) > 0  # the raster did make changes
+
+
+def test_chain_of_additive_rules_sums_their_changes_and_scale_scales_them():
+    a = plasticity.stdp(0.05, 0.04, 4.0, 6.0, bounds="none")
+    b = plasticity.stdp(0.02, 0.03, 2.0, 3.0, bounds="none")
+    pre, post, w0 = _raster(1)
+    w_a, w_b = _run_stdp(a, pre, post, w0), _run_stdp(b, pre, post, w0)
+    w_ab = _run_stdp(plasticity.chain(a, b), pre, post, w0)
+    np.testing.assert_allclose(w_ab - w0, (w_a - w0) + (w_b - w0), rtol=1e-5, atol=1e-7)
+    w_half = _run_stdp(plasticity.chain(a, plasticity.scale(0.5)), pre, post, w0)
+    np.testing.assert_allclose(w_half - w0, 0.5 * (w_a - w0), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(w_a, w0)
+    # The empty chain passes the change on; a state of the wrong length is refused.
+    dw = jnp.ones_like(w0)
+    assert plasticity.chain().update(dw, plasticity.chain().init(w0), w0, Signals())[0] is dw
+    with pytest.raises(ValueError, match="one per rule"):
+        plasticity.chain(a, b).update(dw, (a.init(w0),), w0, Signals(pre[0], post[0]))
+
+
+def test_chained_trace_rule_follows_the_three_factor_rules_window():
+    """exponential_traces(tau_plus, tau_minus) in a chain keeps the traces the R-STDP window keeps."""
+    rstdp = plasticity.reward_modulated_stdp(0.1, 2.0, tau_plus=4.0, tau_minus=6.0)
+    chained = plasticity.chain(plasticity.exponential_traces(4.0, 6.0), rstdp)
+    pre, post, w = _raster(2, steps=8)
+    state = chained.init(w)
+    for t in range(8):
+        _, state = chained.update(plasticity.no_change(w), state, w, Signals(pre[t], post[t]))
+        np.testing.assert_allclose(state[0].pre, state[1].traces.pre, rtol=1e-6)
+        np.testing.assert_allclose(state[0].post, state[1].traces.post, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------- R-STDP
 
 
@@ -247,15 +314,18 @@ def test_rstdp_eligibility_decays_with_tau_e_and_gates_the_modulated_change():
     tau_e, eta = 3.0, 0.1
     rule = plasticity.reward_modulated_stdp(eta, tau_e, 1.0, 1.0, 5.0, 5.0, bounds="none")
     w = jnp.zeros((2, 2))
+    zero = plasticity.no_change(w)
     state = rule.init(w)
-    state = rule.update(state, jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]))  # pre 0 & post 1 together: +1
-    tag = np.asarray(rule.window_tag(state))
-    np.testing.assert_allclose(tag, [[0.0, 1.0], [0.0, 0.0]], atol=1e-7)
-    assert float(w.sum()) == 0.0  # the tag alone does not change the weights
-    dw, state = rule.apply(state, 0.0, w)  # no modulator: no change, but the eligibility holds the tag
-    assert float(jnp.abs(dw).sum()) == 0.0
+    dw, state = rule.update(zero, state, w, Signals(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])))
+    np.testing.assert_allclose(state.tag, [[0.0, 1.0], [0.0, 0.0]], atol=1e-7)  # pre 0 & post 1 together: +1
+    assert float(jnp.abs(dw).sum()) == 0.0  # the tag alone does not change the weights
+    dw, state = rule.update(
+        zero, state, w, Signals(modulator=0.0)
+    )  # no modulator: no change, eligibility = tag
+    assert float(jnp.abs(dw).sum()) == 0.0 and float(state.eligibility[0, 1]) == pytest.approx(1.0)
+    assert float(jnp.abs(state.tag).sum()) == 0.0  # the window is cleared
     for k in range(1, 6):
-        dw, state = rule.apply(state, 2.0, w)
+        dw, state = rule.update(zero, state, w, Signals(modulator=2.0))
         np.testing.assert_allclose(float(state.eligibility[0, 1]), math.exp(-k / tau_e), rtol=1e-5)
         np.testing.assert_allclose(float(dw[0, 1]), eta * 2.0 * math.exp(-k / tau_e), rtol=1e-5)
         assert float(jnp.abs(dw).sum() - jnp.abs(dw[0, 1])) == 0.0  # only the tagged synapse is eligible
@@ -269,13 +339,13 @@ def _rstdp_runner(bounds, trace):
     def step(carry, event):
         state, w = carry
         row, post, modulator = event
-        state = rule.update(state, jnp.ones(1), post)
-        dw, state = rule.apply(state, modulator, w, rows=row[None])
+        signals = Signals(jax.nn.one_hot(row, 8), post, modulator)  # a time step, then the modulation step
+        dw, state = rule.update(plasticity.no_change(w), state, w, signals)
         return (state, w + dw), w + dw
 
     def run(rows, posts, modulators):
         w = jnp.zeros((8, 2))
-        return jax.lax.scan(step, (rule.init(w, window_pre=1), w), (rows, posts, modulators))[1]
+        return jax.lax.scan(step, (rule.init(w), w), (rows, posts, modulators))[1]
 
     return jax.jit(run)
 
@@ -293,38 +363,79 @@ def test_rstdp_weights_stay_within_bounds_under_any_modulation(rows, posts, modu
     assert ws.min() >= -1.0 - 1e-6 and ws.max() <= 1.0 + 1e-6
 
 
-@pytest.mark.parametrize("trace", ["accumulate", "replace"])
-def test_sparse_eligibility_equals_the_dense_rule(trace):
-    """The row cache of the STDP-Q agent gives the dense eligibility and weights (one row tagged a step)."""
-    n_pre, n_post, tau_e, eta = 30, 4, 2.0, 0.3
-    kw = {"trace": trace, "eligibility_max": 1.5, "bounds": "hard", "w_min": -1.0, "w_max": 1.0}
+@functools.cache
+def _dense_and_sparse_steps(trace):
+    n_pre, tau_e, eta = 30, 2.0, 0.3
+    # Amplitudes and windows that do not cancel: with "replace", a tag that is 0 in one rounding and 1e-8 in
+    # another would decide between keeping and replacing an eligibility.
+    kw = {
+        "a_minus": 0.37,
+        "tau_plus": 3.0,
+        "tau_minus": 7.0,
+        "tag_scale": 0.3,
+        "trace": trace,
+        "eligibility_max": 1.5,
+        "bounds": "hard",
+        "w_min": -1.0,
+        "w_max": 1.0,
+    }
     dense = plasticity.reward_modulated_stdp(eta, tau_e, **kw)
-    sparse = plasticity.sparse_eligibility(eta, tau_e, plasticity.sparse_capacity(tau_e, 1e-7), **kw)
-    rng = np.random.default_rng(0)
-    w_dense = w_sparse = jnp.asarray(rng.uniform(-0.5, 0.5, (n_pre, n_post)), jnp.float32)
-    d_state = dense.init(w_dense, window_pre=1)
-    s_state = sparse.init(n_post)
-    dense_apply, sparse_update, sparse_apply = (
-        jax.jit(dense.apply),
-        jax.jit(sparse.update),
-        jax.jit(sparse.apply),
+    sparse = sparse_plasticity.sparse_reward_modulated_stdp(
+        eta, tau_e, sparse_plasticity.sparse_capacity(tau_e, 1e-7), **kw
     )
-    for step in range(120):
-        row = int(rng.integers(0, 6 if step < 60 else n_pre))  # revisits first, then many distinct rows
-        tag = jnp.asarray(rng.normal(0, 0.7, n_post) * (rng.random(n_post) < 0.7), jnp.float32)
-        modulator = float(rng.normal())
-        d_state = d_state._replace(tag=tag[None])
-        dw, d_state = dense_apply(d_state, modulator, w_dense, rows=jnp.array([row]))
-        w_dense = plasticity.apply_updates(w_dense, dw, -1.0, 1.0)
-        s_state = sparse_update(s_state, jnp.int32(row), tag)
-        w_sparse = sparse_apply(s_state, modulator, w_sparse)
+
+    def window(rule, state, w, pre, post):
+        def t(state, x):
+            return rule.update(plasticity.no_change(w), state, w, Signals(*x))[1], None
+
+        return jax.lax.scan(t, state, (pre, post))[0]
+
+    @jax.jit
+    def step(d_state, s_state, u_state, w_d, w_s, w_u, row, pre, post, modulator):
+        """One window of row ``row`` then a modulation step: dense rule; sparse fold + apply (the agent's
+        path); sparse update + apply_updates."""
+        d_state = window(dense, d_state, w_d, jax.nn.one_hot(row, n_pre)[None] * pre[:, None], post)
+        dw, d_state = dense.update(plasticity.no_change(w_d), d_state, w_d, Signals(modulator=modulator))
+        s_state = sparse.fold(window(sparse, s_state, w_s, pre[:, None], post), row)
+        u_state = window(sparse, u_state, w_u, pre[:, None], post)
+        du, u_state = sparse.update(
+            plasticity.no_change(w_u), u_state, w_u, Signals(modulator=modulator, row=row)
+        )
+        return (
+            (d_state, s_state, u_state),
+            (plasticity.apply_updates(w_d, dw, -1.0, 1.0), sparse.apply(s_state, modulator, w_s),
+             plasticity.apply_updates(w_u, du, -1.0, 1.0)),
+        )  # fmt: skip
+
+    return dense, sparse, step
+
+
+@pytest.mark.parametrize("trace", ["accumulate", "replace"])
+def test_sparse_rule_equals_the_dense_rule(trace):
+    """The row cache of the STDP-Q agent gives the dense eligibility and weights (one row active a window)."""
+    n_pre, n_post = 30, 4
+    dense, sparse, step = _dense_and_sparse_steps(trace)
+    rng = np.random.default_rng(0)
+    w = jnp.asarray(rng.uniform(-0.5, 0.5, (n_pre, n_post)), jnp.float32)
+    states, ws = (dense.init(w), sparse.init(w), sparse.init(w)), (w, w, w)
+    for k in range(120):
+        row = int(rng.integers(0, 6 if k < 60 else n_pre))  # revisits first, then many distinct rows
+        pre = jnp.asarray(rng.random(5) < 0.6, jnp.float32)
+        post = jnp.asarray(rng.random((5, n_post)) < 0.4, jnp.float32)
+        states, ws = step(*states, *ws, jnp.int32(row), pre, post, jnp.float32(rng.normal()))
+        d_state, s_state, u_state = states
         np.testing.assert_allclose(sparse.to_dense(s_state, n_pre), d_state.eligibility, atol=1e-6)
-        np.testing.assert_allclose(w_sparse, w_dense, atol=1e-5)
+        np.testing.assert_array_equal(sparse.to_dense(u_state, n_pre), sparse.to_dense(s_state, n_pre))
+        np.testing.assert_allclose(ws[1], ws[0], atol=1e-5)
+        np.testing.assert_allclose(ws[2], ws[1], atol=1e-6)
+    assert float(jnp.abs(d_state.eligibility).max()) > 0.1
     cleared = sparse.clear(s_state)
     assert float(jnp.abs(sparse.to_dense(cleared, n_pre)).sum()) == 0.0
+    with pytest.raises(ValueError, match="row"):
+        sparse.update(plasticity.no_change(w), cleared, w, Signals(modulator=1.0))
 
 
 def test_sparse_capacity():
-    assert plasticity.sparse_capacity(0.0) == 1
-    assert plasticity.sparse_capacity(1.0, 1e-6) == 14  # exp(-14) < 1e-6 < exp(-13)
-    assert plasticity.sparse_capacity(20.0, 1e-6, max_rows=100) == 100
+    assert sparse_plasticity.sparse_capacity(0.0) == 1
+    assert sparse_plasticity.sparse_capacity(1.0, 1e-6) == 14  # exp(-14) < 1e-6 < exp(-13)
+    assert sparse_plasticity.sparse_capacity(20.0, 1e-6, max_rows=100) == 100

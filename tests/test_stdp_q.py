@@ -90,23 +90,22 @@ def test_greedy_action_on_a_full_weight_matrix():
 
 @functools.cache
 def _compiled_step(config):
-    """plasticity_step of ``config`` (rule, cache and config baked in), jitted once per config."""
+    """plasticity_step of ``config`` (rule and config baked in), jitted once per config."""
     rule = stdp_q.three_factor_rule(config)
-    cache = stdp_q.eligibility_cache(config)
 
     def step(w, s, a, delta, estate, episode_end, active):
         greedy = jnp.argmax(w[s]).astype(jnp.int32)
         return stdp_q.plasticity_step(
-            jax.random.key(1), rule, cache, estate, w, s, a, greedy, delta, episode_end, config, active
+            jax.random.key(1), rule, estate, w, s, a, greedy, delta, episode_end, config, active
         )
 
-    return jax.jit(step), cache
+    return jax.jit(step), rule
 
 
 def _step(config, w, s, a, delta, estate=None, episode_end=False, active=True):
-    step, cache = _compiled_step(config)
+    step, rule = _compiled_step(config)
     if estate is None and config.rule == "rstdp":
-        estate = cache.init(6)
+        estate = rule.init(w)
     return step(
         w, jnp.int32(s), jnp.int32(a), jnp.float32(delta), estate, jnp.bool_(episode_end), jnp.bool_(active)
     )
@@ -312,7 +311,9 @@ def test_numpy_reference_network_matches_synjax():
         config.a_plus
         * sum(math.exp(-k / config.tau_plus) for t in range(config.snn_steps) for k in range(t + 1))
     )
-    jax_tag = stdp_q.learning_window(jax.random.key(0), stdp_q.three_factor_rule(config), W0, s, a, config)
+    rule = stdp_q.three_factor_rule(config)
+    window = stdp_q.learning_window(jax.random.key(0), rule, rule.init(W0), W0, s, a, config)
+    jax_tag = rule.to_dense(rule.fold(window, s), 500)[s]  # what the window adds to an empty eligibility
     np.testing.assert_allclose(tag, jax_tag, rtol=1e-4, atol=1e-6)
 
 

@@ -417,3 +417,21 @@ def test_spaces_and_names():
     assert obs.shape == () and obs.dtype == jnp.int32 and bool(ENV.observation_space(params).contains(obs))
     space = ENV.state_space(params)
     assert all(bool(space.spaces[k].contains(getattr(state, k))) for k in space.spaces if k != "last_action")
+
+
+def test_uniform_from_bits_slices_words_into_exact_uniforms():
+    from synjax.envs.random_bits import uniform_from_bits
+
+    bits = jax.random.bits(jax.random.key(0), (4096,), jnp.uint32)
+    words = np.asarray(bits, np.uint64)
+    top = np.asarray(uniform_from_bits(bits))
+    np.testing.assert_array_equal(top, (words >> 8).astype(np.float64) / 2.0**24)
+    high = np.asarray(uniform_from_bits(bits, 16), np.float64)
+    low = np.asarray(uniform_from_bits(bits, 16, offset=0), np.float64)
+    np.testing.assert_array_equal(high * 2.0**16 * 2.0**16 + low * 2.0**16, words.astype(np.float64))
+    assert top.dtype == np.float32 and 0.0 <= top.min() and top.max() < 1.0 and abs(top.mean() - 0.5) < 0.02
+    np.testing.assert_array_equal(uniform_from_bits(jnp.uint32(0xFFFFFFFF), 8), np.float32(255 / 256))
+    with pytest.raises(ValueError, match="width"):
+        uniform_from_bits(bits, 25)
+    with pytest.raises(ValueError, match="offset"):
+        uniform_from_bits(bits, 16, offset=20)

@@ -32,6 +32,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from synjax.envs.params import check_flag, check_positive_int, check_probability, make_validated
+from synjax.envs.random_bits import uniform_from_bits
 
 MAP: tuple[str, ...] = (
     "+---------+",
@@ -310,7 +311,7 @@ class Taxi(environment.Environment[EnvState, EnvParams]):
         rainy = jnp.logical_and(jnp.asarray(params.is_rainy, bool), action <= WEST)
         p_intended = jnp.where(rainy, jnp.asarray(params.rainy_probability, jnp.float32), 1.0)
         p_lateral = (1.0 - p_intended) / 2.0
-        u = _unit_float(bits[0])
+        u = uniform_from_bits(bits[0])
         outcome = (u >= p_intended).astype(jnp.int32) + (u >= p_intended + p_lateral).astype(jnp.int32)
         prob = jnp.where(outcome == 0, p_intended, p_lateral)
         next_s = jnp.asarray(_TABLES.outcomes)[s, action, outcome]
@@ -353,7 +354,7 @@ class Taxi(environment.Environment[EnvState, EnvParams]):
         row, col, pass_loc, dest = decode(s)
         fickle = jnp.logical_and(
             jnp.asarray(params.fickle_passenger, bool),
-            _unit_float(bits[1]) < params.fickle_probability,
+            uniform_from_bits(bits[1]) < params.fickle_probability,
         )
         state = EnvState(
             time=jnp.int32(0),
@@ -399,11 +400,6 @@ class Taxi(environment.Environment[EnvState, EnvParams]):
     def render(self, state: EnvState, color: bool = False) -> str:
         """Text picture of an (unbatched) state, see :func:`render`."""
         return render(state, color=color)
-
-
-def _unit_float(bits: jax.Array) -> jax.Array:
-    """float32 uniform in [0, 1) from 32 random bits (their top 24, as ``jax.random.uniform`` keeps 23)."""
-    return (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
 
 
 def _ansi(text: str, code: str) -> str:

@@ -25,30 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from synjax.experiment import TrainOutput, run_experiment
-from synjax.results import stats
-from synjax.snn.stdp_q import StdpQConfig, make_train, solve_threshold
-from synjax.tabular.experiment import count_agent_steps, write_extra_files
-from synjax.tabular.value_iteration import optimal_start_return
-
-
-def summary_extras(config: StdpQConfig, out: TrainOutput) -> dict:
-    """summary.json entries beyond the runner's: optimum, solve threshold, target fraction, agent steps."""
-    ets = np.asarray(out.final["episodes_to_solve"], np.float64)
-    solved = ets[np.isfinite(ets)]
-    greedy = np.asarray(out.final["greedy_return"], np.float64)
-    return {
-        "optimal_return": optimal_start_return(
-            config.eval_max_steps, config.is_rainy, config.rainy_probability
-        ),
-        "solve_threshold": solve_threshold(config),
-        "target_return": config.target_return,
-        "fraction_seeds_at_target": float(np.mean(greedy >= config.target_return)),
-        "agent_steps_per_seed": np.asarray(out.extras["agent_steps"]).astype(np.int64).tolist(),
-        "episodes_to_solve_solved_seeds": stats(solved) if solved.size else None,
-    }
+from synjax.experiment import run_experiment
+from synjax.snn.stdp_q import StdpQConfig, make_train
+from synjax.tabular.experiment import count_agent_steps, summary_extras, write_extra_files
 
 
 def run(config: StdpQConfig):
@@ -56,11 +35,11 @@ def run(config: StdpQConfig):
     path, sweep = run_experiment(
         "stdp-q",
         config,
-        make_train(config),
+        make_train,
         progress_total=config.num_episodes,
         progress_unit_metric="greedy_return",
         steps_per_seed=count_agent_steps,
-        extra_summary=lambda o: summary_extras(config, o),
+        extra_summary=lambda o: summary_extras(config, o, target_return=config.target_return),
         extra_files=lambda stage, o: write_extra_files(stage, o, title=f"stdp-q ({config.rule})"),
     )
     return path, sweep

@@ -1,12 +1,23 @@
-"""Plasticity rules as optax-like ``(init, update)`` pairs of pure functions over explicit state pytrees.
+"""Plasticity rules as optax-style ``(init, update)`` pairs of pure functions over explicit state pytrees.
 
-Nothing here knows about Taxi or Q-learning. Time is discrete: a *time step* is one SNN step (one call of
-``update``); the spike-trace time constants ``tau_*`` are in time steps. The eligibility time constant ``tau_e`` of
-the three-factor rule is in *modulation steps* (calls of ``apply``, e.g. environment steps), because the
-modulating signal (reward, TD error) arrives once per such step.
+Every rule is a :class:`PlasticityRule` (like ``optax.GradientTransformation``) with one signature:
 
-Shapes: ``pre_spikes`` (n_pre,), ``post_spikes`` (n_post,), weights and weight changes (n_pre, n_post), all
-floats with spikes as 0/1. Add batch axes with ``jax.vmap``.
+    state = rule.init(weights)                             # weights (n_pre, n_post): the shapes and dtype
+    dw, state = rule.update(dw, state, weights, signals)   # one step; dw (n_pre, n_post)
+    weights = apply_updates(weights, dw, w_min, w_max)
+
+``dw`` is the weight change made so far in this step (:func:`no_change` at the head, in a :func:`chain` what
+the rules before made): a rule that makes a change adds its own (:func:`stdp`; the three-factor rules at a
+modulation step), a rule that only keeps state passes it on (:func:`exponential_traces`; the three-factor rules
+inside a window), a rule that transforms changes transforms it (:func:`scale`). :func:`chain` runs rules one
+after the other on the same ``signals``, as ``optax.chain`` does. ``signals`` (:class:`Signals`) is what the
+step observed; a rule reads the fields it needs and ignores the rest.
+
+Nothing here knows about Taxi or Q-learning. Time is discrete: a *time step* is an update with spikes; the
+spike-trace time constants ``tau_*`` are in time steps. The eligibility time constant ``tau_e`` of the
+three-factor rules is in *modulation steps* (updates with a ``modulator``, e.g. environment steps), because the
+modulating signal (reward, TD error) arrives once per such step. Spikes are 0/1 floats. Add batch axes with
+``jax.vmap``.
 
 - :func:`exponential_traces`: ``x <- x * exp(-1/tau) + spike``, so one spike at ``t0`` leaves
   ``exp(-(t - t0)/tau)`` at ``t >= t0``.
@@ -18,6 +29,8 @@ floats with spikes as 0/1. Add batch axes with ``jax.vmap``.
   terms of a window are not applied but collected in a *tag*; at each modulation step the eligibility trace decays
   and takes the tag, ``e <- exp(-1/tau_e) * e + tag_scale * tag``, and the weights move by
   ``eta * modulator * e`` within ``[w_min, w_max]``.
+- :func:`synjax.snn.sparse_plasticity.sparse_reward_modulated_stdp`: the same for one active pre neuron per
+  window, keeping the eligibility of the recently tagged rows only.
 """
 
 from __future__ import annotations
@@ -31,6 +44,65 @@ import jax.numpy as jnp
 
 Bounds = Literal["none", "hard", "soft"]
 BOUNDS: tuple[str, ...] = ("none", "hard", "soft")
+Trace = Literal["accumulate", "replace"]
+TRACES: tuple[str, ...] = ("accumulate", "replace")
+
+
+class Signals(NamedTuple):
+    """What a step observed (None: not observed this step).
+
+    pre: (n_pre,) pre-synaptic spikes of this time step ((1,): those of ``row``, for the sparse rules).
+    post: (n_post,) post-synaptic spikes of this time step (with ``pre``).
+    modulator: scalar (reward, TD error): the step ends a modulation step.
+    row: int32 scalar, the one active pre neuron of the window (sparse rules).
+    """
+
+    pre: jax.Array | None = None
+    post: jax.Array | None = None
+    modulator: jax.Array | float | None = None
+    row: jax.Array | int | None = None
+
+
+class PlasticityRule(NamedTuple):
+    """``init(weights) -> state``; ``update(dw, state, weights, signals) -> (dw, state)`` (module docstring)."""
+
+    init: Callable[[jax.Array], Any]
+    update: Callable[[jax.Array, Any, jax.Array, Signals], tuple[jax.Array, Any]]
+
+
+def no_change(weights: jax.Array) -> jax.Array:
+    """The ``dw`` a step starts from: zeros shaped like ``weights``."""
+    return jnp.zeros_like(weights)
+
+
+def chain(*rules: PlasticityRule) -> PlasticityRule:
+    """Rules applied one after the other, like ``optax.chain``: each gets the ``dw`` of the one before and the
+    same ``weights`` and ``signals``; the state is the tuple of their states. Any object with a rule's ``init``
+    and ``update`` may take part."""
+
+    def init(weights: jax.Array) -> tuple:
+        return tuple(rule.init(weights) for rule in rules)
+
+    def update(dw: jax.Array, state: tuple, weights: jax.Array, signals: Signals) -> tuple[jax.Array, tuple]:
+        if len(state) != len(rules):
+            raise ValueError(f"state has {len(state)} entries: must have one per rule ({len(rules)})")
+        new = []
+        for rule, s in zip(rules, state):
+            dw, s = rule.update(dw, s, weights, signals)
+            new.append(s)
+        return dw, tuple(new)
+
+    return PlasticityRule(init, update)
+
+
+def scale(factor: float) -> PlasticityRule:
+    """``dw <- factor * dw`` (stateless; e.g. a learning rate after the rules of a :func:`chain`)."""
+
+    def update(dw, state, weights, signals):
+        del weights, signals
+        return factor * dw, state
+
+    return PlasticityRule(lambda weights: (), update)
 
 
 def decay_factor(tau: float) -> float:
@@ -47,34 +119,23 @@ class TraceState(NamedTuple):
     post: jax.Array
 
 
-class TraceRule(NamedTuple):
-    """``init(n_pre, n_post, dtype) -> TraceState``; ``update(state, pre_spikes, post_spikes) -> TraceState``."""
-
-    init: Callable[..., TraceState]
-    update: Callable[[TraceState, jax.Array, jax.Array], TraceState]
+def zero_traces(n_pre: int, n_post: int, dtype) -> TraceState:
+    """Traces of silent neurons: zeros (n_pre,), (n_post,)."""
+    return TraceState(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
 
 
-def exponential_traces(tau_pre: float, tau_post: float) -> TraceRule:
-    """Exponential spike traces with time constants ``tau_pre`` and ``tau_post`` (time steps, >= 0)."""
+def exponential_traces(tau_pre: float, tau_post: float) -> PlasticityRule:
+    """Exponential spike traces with time constants ``tau_pre`` and ``tau_post`` (time steps, >= 0); the state
+    is the :class:`TraceState`, ``dw`` passes through."""
     d_pre, d_post = decay_factor(tau_pre), decay_factor(tau_post)
 
-    def init(n_pre: int, n_post: int, dtype=jnp.float32) -> TraceState:
-        return TraceState(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
+    def init(weights: jax.Array) -> TraceState:
+        return zero_traces(*weights.shape, weights.dtype)
 
-    def update(state: TraceState, pre_spikes: jax.Array, post_spikes: jax.Array) -> TraceState:
-        return TraceState(state.pre * d_pre + pre_spikes, state.post * d_post + post_spikes)
+    def update(dw, state: TraceState, weights, signals: Signals):
+        return dw, TraceState(state.pre * d_pre + signals.pre, state.post * d_post + signals.post)
 
-    return TraceRule(init, update)
-
-
-class PlasticityRule(NamedTuple):
-    """``init(n_pre, n_post, dtype) -> state``; ``update(state, pre_spikes, post_spikes, weights) -> (dw, state)``.
-
-    ``dw`` is the weight change of this time step (add it with :func:`apply_updates`).
-    """
-
-    init: Callable[..., Any]
-    update: Callable[..., tuple[jax.Array, Any]]
+    return PlasticityRule(init, update)
 
 
 def bounded_weights(
@@ -110,10 +171,13 @@ def bounded_change(
     w_min: float,
     w_max: float,
 ) -> jax.Array:
-    """``bounded_weights(...) - weights``: the weight change under ``bounds`` (see :func:`bounded_weights`).
+    """The weight change under ``bounds``: ``potentiation - depression`` for "none", else
+    ``bounded_weights(...) - weights`` (see :func:`bounded_weights`).
 
     Adding it back can overshoot a bound by one float rounding; :func:`apply_updates` clips that away.
     """
+    if bounds == "none":
+        return potentiation - depression
     return bounded_weights(potentiation, depression, weights, bounds, w_min, w_max) - weights
 
 
@@ -128,7 +192,8 @@ def apply_updates(
     return w
 
 
-def _check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max) -> None:
+def check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max) -> None:
+    """ValueError naming the STDP argument out of range."""
     for name, value in (
         ("a_plus", a_plus),
         ("a_minus", a_minus),
@@ -143,7 +208,17 @@ def _check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max) -> N
         raise ValueError(f"w_min={w_min!r}, w_max={w_max!r} are invalid: must have w_min < w_max")
 
 
-def _pair_terms(traces: TraceState, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus):
+def check_three_factor(eta, trace, eligibility_max) -> None:
+    """ValueError naming the three-factor argument out of range."""
+    if not eta >= 0:
+        raise ValueError(f"eta={eta!r} is invalid: must be >= 0")
+    if trace not in TRACES:
+        raise ValueError(f"trace={trace!r} is invalid: must be one of {', '.join(TRACES)}")
+    if eligibility_max is not None and not eligibility_max > 0:
+        raise ValueError(f"eligibility_max={eligibility_max!r} is invalid: must be > 0 or None")
+
+
+def pair_terms(traces: TraceState, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus):
     """One step of all-to-all pair STDP: (potentiation, depression, new traces), each (n_pre, n_post) >= 0."""
     pre_trace = traces.pre * d_plus + pre_spikes  # includes this step's pre spikes: dt = 0 is causal
     post_trace_now = traces.post * d_minus  # only earlier post spikes depress
@@ -161,7 +236,7 @@ def stdp(
     w_min: float = 0.0,
     w_max: float = 1.0,
 ) -> PlasticityRule:
-    """Pair-based all-to-all STDP; the state is the :class:`TraceState`.
+    """Pair-based all-to-all STDP; the state is the :class:`TraceState`; adds its change to ``dw``.
 
     Args:
       a_plus, a_minus: amplitudes (weight units; fractions of the distance to the bound for "soft").
@@ -169,15 +244,15 @@ def stdp(
       bounds: "none" (additive), "hard" or "soft", see :func:`bounded_change`.
       w_min, w_max: weight bounds (ignored for "none").
     """
-    _check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
+    check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
     d_plus, d_minus = decay_factor(tau_plus), decay_factor(tau_minus)
 
-    def init(n_pre: int, n_post: int, dtype=jnp.float32) -> TraceState:
-        return TraceState(jnp.zeros((n_pre,), dtype), jnp.zeros((n_post,), dtype))
+    def init(weights: jax.Array) -> TraceState:
+        return zero_traces(*weights.shape, weights.dtype)
 
-    def update(state: TraceState, pre_spikes, post_spikes, weights):
-        pot, dep, state = _pair_terms(state, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus)
-        return bounded_change(pot, dep, weights, bounds, w_min, w_max), state
+    def update(dw, state: TraceState, weights, signals: Signals):
+        pot, dep, state = pair_terms(state, signals.pre, signals.post, d_plus, d_minus, a_plus, a_minus)
+        return dw + bounded_change(pot, dep, weights, bounds, w_min, w_max), state
 
     return PlasticityRule(init, update)
 
@@ -191,10 +266,6 @@ def max_potentiation(a_plus: float, tau_plus: float, num_steps: int) -> float:
     """
     d = decay_factor(tau_plus)
     return a_plus * sum(sum(d**k for k in range(t + 1)) for t in range(num_steps))
-
-
-Trace = Literal["accumulate", "replace"]
-TRACES: tuple[str, ...] = ("accumulate", "replace")
 
 
 def modulated_change(
@@ -225,7 +296,7 @@ def modulated_weights(
     return bounded_weights(jnp.maximum(change, 0.0), jnp.maximum(-change, 0.0), weights, bounds, w_min, w_max)
 
 
-def _fold_tag(e: jax.Array, tag: jax.Array, trace: Trace, eligibility_max: float | None) -> jax.Array:
+def fold_tag(e: jax.Array, tag: jax.Array, trace: Trace, eligibility_max: float | None) -> jax.Array:
     """Fold a (decayed-already) eligibility ``e`` and a tag: add, or replace where the tag is nonzero; clip."""
     e = e + tag if trace == "accumulate" else jnp.where(tag != 0, tag, e)
     if eligibility_max is not None:
@@ -236,33 +307,14 @@ def _fold_tag(e: jax.Array, tag: jax.Array, trace: Trace, eligibility_max: float
 class RSTDPState(NamedTuple):
     """State of :func:`reward_modulated_stdp`.
 
-    traces: spike traces of the current window (pre (k,), post (n_post,)), where the window covers ``k`` pre
-      neurons (all ``n_pre``, or the ``rows`` passed to ``apply``).
-    tag: (k, n_post) pair-STDP change collected in the current window (not applied to the weights).
+    traces: spike traces of the current window (pre (n_pre,), post (n_post,)).
+    tag: (n_pre, n_post) pair-STDP change collected in the current window (not applied to the weights).
     eligibility: (n_pre, n_post) eligibility trace, decays by ``exp(-1/tau_e)`` per modulation step.
     """
 
     traces: TraceState
     tag: jax.Array
     eligibility: jax.Array
-
-
-class ThreeFactorRule(NamedTuple):
-    """The three calls of a reward-modulated rule.
-
-    init(weights, window_pre=None) -> RSTDPState: zero state; ``window_pre`` = k, the number of pre neurons a
-      window simulates (default all n_pre).
-    update(state, pre_spikes (k,), post_spikes (n_post,)) -> RSTDPState: one time step of the window.
-    apply(state, modulator, weights, rows=None) -> (dw (n_pre, n_post), RSTDPState): end of a modulation step:
-      decay the eligibility, fold in the window's tag (into ``rows`` (k,) of it when given), return the weight
-      change ``eta * modulator * eligibility`` within the bounds, and clear the window (traces, tag).
-    window_tag(state) -> (k, n_post): the window's tag as it enters the eligibility (times ``tag_scale``).
-    """
-
-    init: Callable[..., RSTDPState]
-    update: Callable[[RSTDPState, jax.Array, jax.Array], RSTDPState]
-    apply: Callable[..., tuple[jax.Array, RSTDPState]]
-    window_tag: Callable[[RSTDPState], jax.Array]
 
 
 def reward_modulated_stdp(
@@ -278,8 +330,13 @@ def reward_modulated_stdp(
     bounds: Bounds = "hard",
     w_min: float = -1.0,
     w_max: float = 1.0,
-) -> ThreeFactorRule:
-    """Reward-modulated STDP with an eligibility trace (MSTDPET).
+) -> PlasticityRule:
+    """Reward-modulated STDP with an eligibility trace (MSTDPET); the state is the :class:`RSTDPState`.
+
+    An update with spikes (``signals.pre``, ``signals.post``) is a time step of the window: the pair terms go
+    into the tag, ``dw`` passes through. An update with ``signals.modulator`` ends a modulation step (after the
+    time step, when both are given): the eligibility decays and takes ``tag_scale * tag``, ``dw`` gets
+    ``eta * modulator * eligibility`` within the bounds, and the window (traces, tag) is cleared.
 
     Args:
       eta: learning rate (weight units per unit of modulator and eligibility).
@@ -291,152 +348,24 @@ def reward_modulated_stdp(
       eligibility_max: clip the eligibility to ``[-eligibility_max, eligibility_max]`` (None: no clip).
       bounds, w_min, w_max: weight bounds of the modulated change, see :func:`bounded_change`.
     """
-    _check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
-    if not eta >= 0:
-        raise ValueError(f"eta={eta!r} is invalid: must be >= 0")
-    if trace not in TRACES:
-        raise ValueError(f"trace={trace!r} is invalid: must be one of {', '.join(TRACES)}")
-    if eligibility_max is not None and not eligibility_max > 0:
-        raise ValueError(f"eligibility_max={eligibility_max!r} is invalid: must be > 0 or None")
+    check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
+    check_three_factor(eta, trace, eligibility_max)
     d_plus, d_minus, d_e = decay_factor(tau_plus), decay_factor(tau_minus), decay_factor(tau_e)
 
-    def init(weights: jax.Array, window_pre: int | None = None) -> RSTDPState:
-        n_pre, n_post = weights.shape
-        k = n_pre if window_pre is None else window_pre
-        traces = TraceState(jnp.zeros((k,), weights.dtype), jnp.zeros((n_post,), weights.dtype))
-        return RSTDPState(traces, jnp.zeros((k, n_post), weights.dtype), jnp.zeros_like(weights))
+    def init(weights: jax.Array) -> RSTDPState:
+        zeros = jnp.zeros_like(weights)
+        return RSTDPState(zero_traces(*weights.shape, weights.dtype), zeros, zeros)
 
-    def update(state: RSTDPState, pre_spikes, post_spikes) -> RSTDPState:
-        pot, dep, traces = _pair_terms(
-            state.traces, pre_spikes, post_spikes, d_plus, d_minus, a_plus, a_minus
-        )
-        return RSTDPState(traces, state.tag + pot - dep, state.eligibility)
+    def update(dw, state: RSTDPState, weights, signals: Signals):
+        if signals.pre is not None:
+            pot, dep, traces = pair_terms(
+                state.traces, signals.pre, signals.post, d_plus, d_minus, a_plus, a_minus
+            )
+            state = RSTDPState(traces, state.tag + pot - dep, state.eligibility)
+        if signals.modulator is not None:
+            e = fold_tag(state.eligibility * d_e, tag_scale * state.tag, trace, eligibility_max)
+            dw = dw + modulated_change(signals.modulator, e, weights, eta, bounds, w_min, w_max)
+            state = RSTDPState(jax.tree.map(jnp.zeros_like, state.traces), jnp.zeros_like(state.tag), e)
+        return dw, state
 
-    def window_tag(state: RSTDPState) -> jax.Array:
-        return tag_scale * state.tag
-
-    def apply(state: RSTDPState, modulator, weights, rows=None):
-        tag = window_tag(state)
-        e = state.eligibility * d_e
-        if rows is None:
-            e = _fold_tag(e, tag, trace, eligibility_max)
-        else:
-            e = e.at[rows].set(_fold_tag(e[rows], tag, trace, eligibility_max))
-        dw = modulated_change(modulator, e, weights, eta, bounds, w_min, w_max)
-        cleared = RSTDPState(
-            TraceState(jnp.zeros_like(state.traces.pre), jnp.zeros_like(state.traces.post)),
-            jnp.zeros_like(state.tag),
-            e,
-        )
-        return dw, cleared
-
-    return ThreeFactorRule(init, update, apply, window_tag)
-
-
-# ---------------------------------------------------------------------------------------------- sparse traces
-
-
-def sparse_capacity(tau_e: float, tol: float = 1e-6, max_rows: int | None = None) -> int:
-    """Rows a :func:`sparse_eligibility` cache needs so that what it drops is below ``tol`` (times the largest
-    eligibility): the smallest K with ``exp(-K/tau_e) <= tol``, at least 1, at most ``max_rows`` (e.g. the
-    episode length when the trace is cleared at episode ends; then nothing is ever dropped)."""
-    d = decay_factor(tau_e)
-    k = 1 if d == 0.0 else max(1, math.ceil(math.log(tol) / math.log(d)))
-    return k if max_rows is None else max(1, min(k, int(max_rows)))
-
-
-class SparseTraceState(NamedTuple):
-    """A per-row eligibility cache of K rows.
-
-    rows: (K,) int32 pre-neuron ids, distinct; ``2**30`` marks an empty slot. values: (K, n_post) their eligibility.
-    last: (K,) int32 modulation step at which each row was last tagged (very negative when empty).
-    step: int32 scalar, modulation steps so far.
-    """
-
-    rows: jax.Array
-    values: jax.Array
-    last: jax.Array
-    step: jax.Array
-
-
-class SparseEligibility(NamedTuple):
-    """The eligibility of :func:`reward_modulated_stdp` for inputs with one active pre neuron per step.
-
-    init(n_post, dtype) -> SparseTraceState (empty).
-    update(state, row, tag (n_post,)) -> state: decay every row by ``exp(-1/tau_e)`` and fold ``tag`` into
-      ``row`` (a row not cached takes the slot of the least recently tagged one).
-    apply(state, modulator, weights) -> weights: ``weights + eta * modulator * eligibility`` within the bounds,
-      touching only the cached rows.
-    clear(state) -> state: empty (e.g. at the end of an episode).
-    to_dense(state, n_pre) -> (n_pre, n_post) eligibility.
-    """
-
-    init: Callable[..., SparseTraceState]
-    update: Callable[[SparseTraceState, jax.Array, jax.Array], SparseTraceState]
-    apply: Callable[[SparseTraceState, jax.Array, jax.Array], jax.Array]
-    clear: Callable[[SparseTraceState], SparseTraceState]
-    to_dense: Callable[[SparseTraceState, int], jax.Array]
-
-
-_EMPTY_ROW = 2**30  # out of range of any weight matrix: gathers fill 0, scatters drop it
-_EMPTY_LAST = -(2**30)
-
-
-def sparse_eligibility(
-    eta: float,
-    tau_e: float,
-    capacity: int,
-    trace: Trace = "accumulate",
-    eligibility_max: float | None = None,
-    bounds: Bounds = "hard",
-    w_min: float = -1.0,
-    w_max: float = 1.0,
-) -> SparseEligibility:
-    """The same eligibility and modulated update as :func:`reward_modulated_stdp` (same arguments), kept for
-    only the ``capacity`` most recently tagged rows: O(capacity * n_post) per step instead of O(n_pre * n_post).
-
-    When one row is tagged per step, the row it evicts was last tagged at least ``capacity`` steps ago, so the
-    dropped eligibility is at most ``exp(-capacity/tau_e)`` times the largest one (see :func:`sparse_capacity`).
-    """
-    if capacity < 1:
-        raise ValueError(f"capacity={capacity!r} is invalid: must be an integer >= 1")
-    if trace not in TRACES:
-        raise ValueError(f"trace={trace!r} is invalid: must be one of {', '.join(TRACES)}")
-    d_e = decay_factor(tau_e)
-
-    def init(n_post: int, dtype=jnp.float32) -> SparseTraceState:
-        return SparseTraceState(
-            jnp.full((capacity,), _EMPTY_ROW, jnp.int32),
-            jnp.zeros((capacity, n_post), dtype),
-            jnp.full((capacity,), _EMPTY_LAST, jnp.int32),
-            jnp.int32(0),
-        )
-
-    def update(state: SparseTraceState, row, tag) -> SparseTraceState:
-        hit = state.rows == row
-        slot = jnp.where(jnp.any(hit), jnp.argmax(hit), jnp.argmin(state.last))
-        values = state.values * d_e
-        old = jnp.where(jnp.any(hit), values[slot], 0.0)
-        values = values.at[slot].set(_fold_tag(old, tag, trace, eligibility_max))
-        return SparseTraceState(
-            state.rows.at[slot].set(row), values, state.last.at[slot].set(state.step), state.step + 1
-        )
-
-    def apply(state: SparseTraceState, modulator, weights):
-        cached = weights.at[state.rows].get(mode="fill", fill_value=0.0)
-        new = modulated_weights(modulator, state.values, cached, eta, bounds, w_min, w_max)
-        return weights.at[state.rows].set(new, mode="drop")
-
-    def clear(state: SparseTraceState) -> SparseTraceState:
-        return SparseTraceState(
-            jnp.full_like(state.rows, _EMPTY_ROW),
-            jnp.zeros_like(state.values),
-            jnp.full_like(state.last, _EMPTY_LAST),
-            state.step,
-        )
-
-    def to_dense(state: SparseTraceState, n_pre: int) -> jax.Array:
-        dense = jnp.zeros((n_pre, state.values.shape[-1]), state.values.dtype)
-        return dense.at[state.rows].add(state.values, mode="drop")
-
-    return SparseEligibility(init, update, apply, clear, to_dense)
+    return PlasticityRule(init, update)

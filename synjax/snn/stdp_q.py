@@ -13,8 +13,9 @@ The network (one agent per seed, one environment step at a time, as in the origi
   action drives that action's neuron (current ``efference``); lateral inhibition keeps the others silent. The
   pair-STDP terms between the state neuron and the action neurons form a tag, scaled by
   ``1 / max_potentiation`` so a window adds at most 1 to the eligibility; the eligibility decays with ``tau_e``
-  environment steps (:func:`synjax.snn.plasticity.reward_modulated_stdp`, kept for the recently tagged rows
-  only by :func:`synjax.snn.plasticity.sparse_eligibility`), is cleared at the end of an episode, and is
+  environment steps (:func:`synjax.snn.plasticity.reward_modulated_stdp`, in the form that keeps the recently
+  tagged rows only: :func:`synjax.snn.sparse_plasticity.sparse_reward_modulated_stdp`), is cleared at the end of
+  an episode, and is
   modulated by the TD error computed from the weights:
   ``delta = reward_scale * r + gamma * max W[s'] * (1 - terminated) - W[s, a]``, ``W += eta * delta * e``,
   kept in ``[w_min, w_max]``.
@@ -42,9 +43,15 @@ import jax.numpy as jnp
 from synjax.envs import taxi
 from synjax.experiment import RunConfig, TrainOutput, require
 from synjax.progress import report
-from synjax.snn import encoders, neurons, plasticity
-from synjax.tabular import evaluate
-from synjax.tabular.value_iteration import optimal_start_return
+from synjax.snn import encoders, neurons, plasticity, sparse_plasticity
+from synjax.tabular.taxi_agent import (
+    epsilon_greedy,
+    exploration_schedule,
+    final_metrics,
+    greedy_eval,
+    stretch_metrics,
+)
+from synjax.trainer import Trainer
 
 Rule = Literal["rstdp", "td_only", "original"]
 Exploration = Literal["epsilon", "noise"]
@@ -228,14 +235,15 @@ class StdpQConfig(RunConfig):
             rainy_probability=self.rainy_probability,
         )
 
+    @property
+    def schedule(self) -> tuple[str, tuple[float, float, float]]:
+        """(metric name, (start, decay, end)) of the exploration schedule: epsilon or noise std."""
+        if self.exploration == "epsilon":
+            return "epsilon", (self.epsilon_start, self.epsilon_decay, self.epsilon_end)
+        return "noise_std", (self.noise_start, self.noise_decay, self.noise_end)
+
 
 # ---------------------------------------------------------------------------------------------- the network
-
-
-def schedule(episode: jax.Array, start: float, decay: float, end: float) -> jax.Array:
-    """Exploration of 0-based episode ``episode``: ``max(end, start * decay**episode)`` (float32)."""
-    e = jnp.asarray(episode, jnp.float32)
-    return jnp.maximum(end, start * jnp.exp(e * math.log(decay)))
 
 
 def init_weights(key: jax.Array, config: StdpQConfig) -> jax.Array:
@@ -280,12 +288,16 @@ def greedy_action(weights: jax.Array, s: jax.Array, config: StdpQConfig) -> jax.
     return decide(jax.random.key(0), weights, s, jnp.float32(0.0), cfg)[0]
 
 
-def three_factor_rule(config: StdpQConfig) -> plasticity.ThreeFactorRule:
-    """The R-STDP rule of the hybrid, its tag normalized by :func:`synjax.snn.plasticity.max_potentiation`."""
+def three_factor_rule(config: StdpQConfig) -> sparse_plasticity.SparseRule:
+    """The R-STDP rule of the hybrid (:func:`synjax.snn.sparse_plasticity.sparse_reward_modulated_stdp`), its tag
+    normalized by :func:`synjax.snn.plasticity.max_potentiation`, with room for every row tagged within an episode
+    or within ``tau_e * ln(1e6)`` steps (what it drops is < 1e-6 of the largest eligibility; nothing when the
+    capacity reaches ``max_steps``, since it is cleared at every episode end)."""
     norm = plasticity.max_potentiation(config.a_plus, config.tau_plus, config.snn_steps)
-    return plasticity.reward_modulated_stdp(
+    return sparse_plasticity.sparse_reward_modulated_stdp(
         eta=config.eta,
         tau_e=config.tau_e,
+        capacity=sparse_plasticity.sparse_capacity(config.tau_e, 1e-6, max_rows=config.max_steps),
         a_plus=config.a_plus,
         a_minus=config.a_minus,
         tau_plus=config.tau_plus,
@@ -299,29 +311,10 @@ def three_factor_rule(config: StdpQConfig) -> plasticity.ThreeFactorRule:
     )
 
 
-def eligibility_cache(config: StdpQConfig) -> plasticity.SparseEligibility:
-    """The hybrid's eligibility: :func:`synjax.snn.plasticity.sparse_eligibility` with the rule's settings and
-    room for every row tagged within an episode or within ``tau_e * ln(1e6)`` steps (what it drops is < 1e-6
-    of the largest eligibility; nothing when the capacity reaches ``max_steps``, since it is cleared at every
-    episode end)."""
-    return plasticity.sparse_eligibility(
-        eta=config.eta,
-        tau_e=config.tau_e,
-        capacity=plasticity.sparse_capacity(config.tau_e, 1e-6, max_rows=config.max_steps),
-        trace=config.trace,
-        eligibility_max=config.eligibility_max,
-        bounds=config.bounds,
-        w_min=config.w_min,
-        w_max=config.w_max,
-    )
-
-
-def learning_window(key, rule, weights, s, action, config: StdpQConfig) -> jax.Array:
+def learning_window(key, rule, estate, weights, s, action, config: StdpQConfig):
     """Learning window in state ``s`` after taking ``action``: the state neuron fires, the efference copy drives
-    the action's neuron, lateral inhibition acts, and the pair-STDP tag of row ``s`` is collected.
-
-    Returns:
-      (6,) the tag times ``tag_scale`` (what enters the eligibility of ``W[s]``).
+    the action's neuron, lateral inhibition acts, and ``rule`` (:func:`three_factor_rule`) collects the pair-STDP
+    tag of row ``s`` into the window of ``estate``; returns the new ``estate``.
     """
     train = input_train(key, config)
     current = encoders.onehot_current(s, train, weights)
@@ -333,14 +326,13 @@ def learning_window(key, rule, weights, s, action, config: StdpQConfig) -> jax.A
         reset=config.reset,
         inhibition=config.inhibition,
     )
+    unused = plasticity.no_change(weights)  # window steps make no weight change
 
     def body(state, spikes):
         pre, post = spikes
-        return rule.update(state, pre[None], post), None
+        return rule.update(unused, state, weights, plasticity.Signals(pre[None], post))[1], None
 
-    rstate = rule.init(weights[:1], window_pre=1)
-    rstate, _ = jax.lax.scan(body, rstate, (train, window.spikes), unroll=True)
-    return rule.window_tag(rstate)[0]
+    return jax.lax.scan(body, estate, (train, window.spikes), unroll=True)[0]
 
 
 def td_error(weights, s, a, reward, s_next, terminated, config: StdpQConfig) -> jax.Array:
@@ -350,20 +342,19 @@ def td_error(weights, s, a, reward, s_next, terminated, config: StdpQConfig) -> 
 
 
 def plasticity_step(
-    key, rule, cache, estate, weights, s, a, greedy, delta, episode_end, config: StdpQConfig, active=True
+    key, rule, estate, weights, s, a, greedy, delta, episode_end, config: StdpQConfig, active=True
 ):
-    """The weights after one environment step under ``config.rule``; returns (weights, eligibility state).
+    """The weights after one environment step under ``config.rule``; returns (weights, rule state).
 
-    ``rule``/``cache``/``estate``: the R-STDP rule, :func:`eligibility_cache` and its state (rule "rstdp";
-    ignored otherwise). ``greedy``: argmax of ``W[s]`` before the step (rule "original"). ``active=False``
+    ``rule``/``estate``: :func:`three_factor_rule` and its state (rule "rstdp"; ignored otherwise). ``greedy``:
+    argmax of ``W[s]`` before the step (rule "original"). ``active=False``
     leaves the weights unchanged bit for bit (a frozen seed skipping a step; the caller keeps ``estate``).
     """
     delta = jnp.where(active, delta, 0.0)
     if config.rule == "rstdp":
-        tag = learning_window(key, rule, weights, s, a, config)
-        estate = cache.update(estate, s, tag)
-        weights = cache.apply(estate, delta, weights)
-        estate = jax.tree.map(lambda c, e: jnp.where(episode_end, c, e), cache.clear(estate), estate)
+        estate = rule.fold(learning_window(key, rule, estate, weights, s, a, config), s)
+        weights = rule.apply(estate, delta, weights)  # the new weights of the cached rows, exactly in bounds
+        estate = jax.tree.map(lambda c, e: jnp.where(episode_end, c, e), rule.clear(estate), estate)
         return weights, estate
     row = weights[s]
     change = config.eta * delta * jax.nn.one_hot(a, taxi.NUM_ACTIONS, dtype=row.dtype)
@@ -378,31 +369,12 @@ def plasticity_step(
 # ---------------------------------------------------------------------------------------------- training
 
 
-def solve_threshold(config: StdpQConfig) -> float:
-    """Greedy return that counts as solved: value-iteration optimum minus ``solve_margin`` (as tabular-q)."""
-    return (
-        optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability)
-        - config.solve_margin
-    )
-
-
-def greedy_eval(weights: jax.Array, config: StdpQConfig) -> tuple[jax.Array, jax.Array]:
-    """Exact greedy (mean return, delivered fraction) of ``argmax W`` over the 300 starts (dry: exact episodes;
-    rainy: expected values), with :mod:`synjax.tabular.evaluate`."""
-    if config.is_rainy:
-        ret, ok = evaluate.expected_greedy_outcomes_all_starts(
-            weights, config.eval_max_steps, True, config.rainy_probability
-        )
-    else:
-        ret, ok = evaluate.greedy_outcomes_all_starts(weights, config.eval_max_steps)
-    return ret.mean(), ok.astype(jnp.float32).mean()
-
-
 class Carry(NamedTuple):
     """Training state of one seed between environment steps (scalars unless said).
 
-    key: PRNG key. env_state, obs: the Taxi state and its id. weights: (500, 6). estate: eligibility cache
-    (rule "rstdp") or None. episode: episodes finished. ret, length: running episode's return and steps.
+    key: PRNG key. env_state, obs: the Taxi state and its id. weights: (500, 6). estate: the state of
+    :func:`three_factor_rule` (rule "rstdp") or None. episode: episodes finished. ret, length: running
+    episode's return and steps.
     ret_sum, len_sum, successes, finished: sums over the episodes finished since the last evaluation point.
     agent_steps: environment steps taken.
     """
@@ -411,7 +383,7 @@ class Carry(NamedTuple):
     env_state: taxi.EnvState
     obs: jax.Array
     weights: jax.Array
-    estate: plasticity.SparseTraceState | None
+    estate: sparse_plasticity.SparseRSTDPState | None
     episode: jax.Array
     ret: jax.Array
     length: jax.Array
@@ -427,8 +399,9 @@ class Carry(NamedTuple):
 BLOCK_STEPS = 32
 
 
-def make_train(config: StdpQConfig):
-    """``train(key) -> TrainOutput`` for one seed; pure, so ``jax.jit(jax.vmap(train))`` trains many seeds.
+def make_train(config: StdpQConfig) -> Trainer:
+    """The :class:`Trainer` of one seed (``train(key) -> TrainOutput`` when called; pure, so
+    ``jax.jit(jax.vmap(train))`` trains many seeds); a step is one evaluation point.
 
     Output:
       params: (500, 6) float32 weights W.
@@ -436,43 +409,33 @@ def make_train(config: StdpQConfig):
       metrics (P,): ``train_return`` (mean return of the training episodes of the stretch), ``episode_length``,
         ``success_rate`` (fraction of them ending with the drop-off), ``epsilon`` or ``noise_std`` (that of the
         stretch's last episode), ``greedy_return`` (exact greedy mean return of ``argmax W`` over the 300 starts).
-      final: ``greedy_return``, ``greedy_success`` (fraction of starts delivered), ``solved`` (1/0),
-        ``episodes_to_solve`` (first evaluation point at or above :func:`solve_threshold`; NaN if never),
-        ``reached_target`` (final greedy return >= target_return), and for rainy Taxi
-        ``greedy_return_sampled`` over ``sampled_eval_episodes`` episodes.
+      final: :func:`synjax.tabular.taxi_agent.final_metrics` with ``reached_target`` (final greedy return >=
+        target_return): ``greedy_return``, ``greedy_success``, ``solved``, ``episodes_to_solve``,
+        ``reached_target``, rainy: ``greedy_return_sampled``.
       extras: ``agent_steps`` (int32 scalar, environment steps taken).
     """
     env = taxi.Taxi()
     env_params = config.env_params
     num_points = config.num_episodes // config.eval_every
-    threshold = solve_threshold(config)
     rule = three_factor_rule(config)
-    cache = eligibility_cache(config)
-    if config.exploration == "epsilon":
-        sched, param_name = (config.epsilon_start, config.epsilon_decay, config.epsilon_end), "epsilon"
-    else:
-        sched, param_name = (config.noise_start, config.noise_decay, config.noise_end), "noise_std"
+    param_name, sched = config.schedule
 
     def agent_step(c: Carry, end_episode) -> Carry:
         """One environment step; a seed that has reached ``end_episode`` episodes is left unchanged."""
         active = c.episode < end_episode
         key, k_decide, k_explore, k_env, k_learn = jax.random.split(c.key, 5)
         w, s = c.weights, c.obs
-        explore = schedule(c.episode, *sched)
+        explore = exploration_schedule(c.episode, *sched)
         if config.exploration == "epsilon":
             a_net, _ = decide(k_decide, w, s, jnp.float32(0.0), config)
-            u = jax.random.uniform(k_explore, (2,))
-            random_a = jnp.minimum((u[1] * taxi.NUM_ACTIONS).astype(jnp.int32), taxi.NUM_ACTIONS - 1)
-            a = jnp.where(u[0] < explore, random_a, a_net)
+            a = epsilon_greedy(jax.random.uniform(k_explore, (2,)), a_net, explore, taxi.NUM_ACTIONS)
         else:
             a, _ = decide(k_decide, w, s, explore, config)
         greedy = jnp.argmax(w[s]).astype(jnp.int32)
         s_next, env_state, reward, terminated, truncated, info = env.step(k_env, c.env_state, a, env_params)
         done = terminated | truncated
         delta = td_error(w, s, a, reward, info["final_observation"], terminated, config)
-        w, estate = plasticity_step(
-            k_learn, rule, cache, c.estate, w, s, a, greedy, delta, done, config, active
-        )
+        w, estate = plasticity_step(k_learn, rule, c.estate, w, s, a, greedy, delta, done, config, active)
         ret, length = c.ret + reward, c.length + 1
         new = Carry(
             key=key,
@@ -505,17 +468,14 @@ def make_train(config: StdpQConfig):
         greedy_ret, _ = greedy_eval(c.weights, config)
         report(end_episode)
         report(end_episode, greedy_ret, every=max(1, num_points // 10) * config.eval_every)
-        n = c.finished.astype(jnp.float32)
-        metrics = {
-            "train_return": c.ret_sum / n,
-            "episode_length": c.len_sum.astype(jnp.float32) / n,
-            "success_rate": c.successes.astype(jnp.float32) / n,
-            param_name: schedule(c.episode - 1, *sched),
-            "greedy_return": greedy_ret,
-        }
+        metrics = stretch_metrics(
+            c.ret_sum, c.len_sum, c.successes, c.finished.astype(jnp.float32),
+            param_name, exploration_schedule(c.episode - 1, *sched), greedy_ret,
+        )  # fmt: skip
         return c, metrics
 
-    def train(key: jax.Array) -> TrainOutput:
+    def init(key: jax.Array) -> tuple[Carry, jax.Array]:
+        """(carry, evaluation key)."""
         k_init, k_reset, k_train, k_eval = jax.random.split(key, 4)
         w = init_weights(k_init, config)
         s, env_state = env.reset(k_reset, env_params)
@@ -525,7 +485,7 @@ def make_train(config: StdpQConfig):
             env_state=env_state,
             obs=s,
             weights=w,
-            estate=cache.init(taxi.NUM_ACTIONS) if config.rule == "rstdp" else None,
+            estate=rule.init(w) if config.rule == "rstdp" else None,
             episode=zero_i,
             ret=zero_f,
             length=zero_i,
@@ -535,31 +495,21 @@ def make_train(config: StdpQConfig):
             finished=zero_i,
             agent_steps=zero_i,
         )
-        c, metrics = jax.lax.scan(point, c, jnp.arange(num_points))
-        w = c.weights
+        return c, k_eval
+
+    def step(state, p: jax.Array):
+        c, k_eval = state
+        c, metrics = point(c, p)
+        return (c, k_eval), metrics
+
+    def finish(state, metrics) -> TrainOutput:
+        c, k_eval = state
         steps = ((jnp.arange(num_points) + 1) * config.eval_every).astype(jnp.int32)
-        greedy_ret, greedy_success = greedy_eval(w, config)
-        ok = metrics["greedy_return"] >= threshold
-        final = {
-            "greedy_return": greedy_ret,
-            "greedy_success": greedy_success,
-            "solved": jnp.any(ok).astype(jnp.float32),
-            "episodes_to_solve": jnp.where(jnp.any(ok), steps[jnp.argmax(ok)].astype(jnp.float32), jnp.nan),
-            "reached_target": (greedy_ret >= config.target_return).astype(jnp.float32),
-        }
-        if config.is_rainy:
-            final["greedy_return_sampled"] = evaluate.sampled_greedy_return(
-                k_eval,
-                w,
-                taxi.make_params(
-                    max_steps_in_episode=config.eval_max_steps,
-                    is_rainy=True,
-                    rainy_probability=config.rainy_probability,
-                ),
-                config.sampled_eval_episodes,
-            )
+        final = final_metrics(
+            k_eval, c.weights, metrics["greedy_return"], steps, config, config.target_return
+        )
         return TrainOutput(
-            params=w, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps}
+            params=c.weights, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps}
         )
 
-    return train
+    return Trainer(init, step, finish, num_points)

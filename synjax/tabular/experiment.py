@@ -26,22 +26,33 @@ import numpy as np
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.results import stats
 from synjax.tabular.plots import plot_policy_map
-from synjax.tabular.qlearning import TabularQConfig, make_train, solve_threshold
+from synjax.tabular.qlearning import TabularQConfig, make_train
+from synjax.tabular.taxi_agent import EvalConfig, solve_threshold
 from synjax.tabular.value_iteration import optimal_start_return
 
 #: passenger location and destination drawn in policy_map.png (R -> G).
 POLICY_MAP_PAIR = (0, 1)
 
 
-def summary_extras(config: TabularQConfig, out: TrainOutput) -> dict:
-    """summary.json entries beyond the runner's: the optimum, the solve threshold, agent steps, solved-only stats."""
+def summary_extras(config: EvalConfig, out: TrainOutput, target_return: float | None = None) -> dict:
+    """summary.json entries beyond the runner's, for any Taxi agent: the optimum, the solve threshold, with
+    ``target_return`` it and the fraction of seeds whose final greedy return reaches it, agent steps, and the
+    episodes-to-solve statistics of the solved seeds."""
     ets = np.asarray(out.final["episodes_to_solve"], np.float64)
     solved = ets[np.isfinite(ets)]
+    target = {}
+    if target_return is not None:
+        greedy = np.asarray(out.final["greedy_return"], np.float64)
+        target = {
+            "target_return": target_return,
+            "fraction_seeds_at_target": float(np.mean(greedy >= target_return)),
+        }
     return {
         "optimal_return": optimal_start_return(
             config.eval_max_steps, config.is_rainy, config.rainy_probability
         ),
         "solve_threshold": solve_threshold(config),
+        **target,
         "agent_steps_per_seed": np.asarray(out.extras["agent_steps"]).astype(np.int64).tolist(),
         "episodes_to_solve_solved_seeds": stats(solved) if solved.size else None,
     }
@@ -67,7 +78,7 @@ def run(config: TabularQConfig):
     path, sweep = run_experiment(
         "tabular-q",
         config,
-        make_train(config),
+        make_train,
         progress_total=config.num_episodes,
         progress_unit_metric="greedy_return",
         steps_per_seed=count_agent_steps,

@@ -4,14 +4,13 @@ The pieces (all pure, vectorized over leading axes):
 
 - :func:`init`: the (num_states, num_actions) table.
 - :func:`select_action`: epsilon-greedy or softmax (Boltzmann) action from uniforms drawn in advance.
-- :func:`exploration_schedule`: the per-episode decay ``max(end, start * decay**episode)``.
+- :func:`synjax.tabular.taxi_agent.exploration_schedule`: the per-episode decay ``max(end, start * decay**e)``.
 - :func:`update` (= :func:`td_error` + :func:`apply_td`): the Q-learning update with correct targets:
   ``r + gamma * max Q(s')`` after a non-terminal transition (truncation by a step limit included: the episode
   stops but the state has a future), ``r`` alone after a terminal one (the drop-off).
-- :func:`model_step`, :func:`model_reset`: Taxi's dynamics from its exact transition table
-  (:func:`dynamics_table`, built from ``synjax.envs.taxi.transition_table``) with pre-drawn uniforms.
+- :mod:`synjax.tabular.taxi_model`: Taxi's dynamics from its exact transition table with pre-drawn uniforms.
 
-:func:`make_train` assembles them into the original script's loop: episodes of at most ``max_steps`` steps, in
+:func:`make_train` assembles them into a :class:`synjax.trainer.Trainer` of the original script's loop: episodes of at most ``max_steps`` steps, in
 ``num_envs`` environments per seed (they share the table; updates that hit the same (s, a) in one step are
 averaged), exploration decayed per episode, and an exact greedy evaluation every ``eval_every`` episodes.
 
@@ -37,10 +36,18 @@ import numpy as np
 from flax import struct
 
 from synjax.envs import taxi
+from synjax.envs.random_bits import uniform_from_bits
 from synjax.experiment import RunConfig, TrainOutput, require
 from synjax.progress import report
-from synjax.tabular import evaluate
-from synjax.tabular.value_iteration import optimal_start_return, sparse_model
+from synjax.tabular.taxi_agent import (
+    epsilon_greedy,
+    exploration_schedule,
+    final_metrics,
+    greedy_eval,
+    stretch_metrics,
+)
+from synjax.tabular.taxi_model import dynamics_table, gather_rows, model_reset, model_step
+from synjax.trainer import Trainer
 
 Exploration = Literal["epsilon", "softmax"]
 
@@ -147,6 +154,13 @@ class TabularQConfig(RunConfig):
         """The Taxi params of this config (the env keeps its own 200-step truncation)."""
         return taxi.make_params(is_rainy=self.is_rainy, rainy_probability=self.rainy_probability)
 
+    @property
+    def schedule(self) -> tuple[str, tuple[float, float, float]]:
+        """(metric name, (start, decay, end)) of the exploration schedule: epsilon or temperature."""
+        if self.exploration == "epsilon":
+            return "epsilon", (self.epsilon_start, self.epsilon_decay, self.epsilon_end)
+        return "temperature", (self.temperature_start, self.temperature_decay, self.temperature_end)
+
 
 # ---------------------------------------------------------------------------------------------- pure pieces
 
@@ -156,12 +170,6 @@ def init(
 ) -> jax.Array:
     """The initial table: (num_states, num_actions) float32 filled with ``value``."""
     return jnp.full((num_states, num_actions), value, jnp.float32)
-
-
-def exploration_schedule(episode: jax.Array, start: float, decay: float, end: float) -> jax.Array:
-    """Epsilon (or temperature) of episode index ``episode`` (any shape, 0-based): ``max(end, start*decay**e)``."""
-    e = jnp.asarray(episode, jnp.float32)
-    return jnp.maximum(end, start * jnp.exp(e * math.log(decay)))
 
 
 def select_action(u: jax.Array, q_s: jax.Array, param: jax.Array, exploration: Exploration) -> jax.Array:
@@ -179,9 +187,7 @@ def select_action(u: jax.Array, q_s: jax.Array, param: jax.Array, exploration: E
     """
     num_actions = q_s.shape[-1]
     if exploration == "epsilon":
-        greedy = jnp.argmax(q_s, axis=-1).astype(jnp.int32)
-        random = jnp.minimum((u[..., 1] * num_actions).astype(jnp.int32), num_actions - 1)
-        return jnp.where(u[..., 0] < param, random, greedy)
+        return epsilon_greedy(u, jnp.argmax(q_s, axis=-1).astype(jnp.int32), param, num_actions)
     if exploration == "softmax":
         probs = jax.nn.softmax(q_s / jnp.expand_dims(param, -1), axis=-1)
         cdf = jnp.cumsum(probs, axis=-1)[..., :-1]
@@ -251,84 +257,7 @@ def update(
     return apply_td(q, obs, action, delta, alpha, None if mask is None else jnp.atleast_1d(mask))
 
 
-# ---------------------------------------------------------------------------------------------- fast Taxi steps
-
-#: columns of :func:`dynamics_table`: three outcome states, two cumulative thresholds, reward, terminal.
-_NEXT, _CUT, _REWARD, _TERMINAL = slice(0, 3), slice(3, 5), 5, 6
-
-
-def dynamics_table(is_rainy: bool = False, rainy_probability: float = 0.8) -> np.ndarray:
-    """Taxi's exact MDP packed for one gather per step: (500 * 6, 7) float32, row ``s * 6 + a``.
-
-    Columns: next states of the (up to) three outcomes, the two uniform thresholds that pick them (outcome
-    ``(u >= c0) + (u >= c1)``; 2.0 marks an impossible outcome), the reward and the terminal flag. Built from
-    :func:`synjax.envs.taxi.transition_table`, so it has the env's exact transition probabilities.
-    """
-    m = sparse_model(bool(is_rainy), float(rainy_probability))
-    p = m.prob
-    c0 = np.where(p[..., 1] + p[..., 2] > 0, p[..., 0], 2.0)
-    c1 = np.where(p[..., 2] > 0, p[..., 0] + p[..., 1], 2.0)
-    cols = [
-        m.next.astype(np.float64),
-        c0[..., None],
-        c1[..., None],
-        m.reward[..., None],
-        m.terminal[..., None],
-    ]
-    return np.concatenate(cols, -1).reshape(taxi.NUM_STATES * taxi.NUM_ACTIONS, 7).astype(np.float32)
-
-
-def _rows(table: jax.Array, index: jax.Array) -> jax.Array:
-    """``table[index]`` for a (B,) index, as B dynamic slices (the fastest gather form under vmap on CPU)."""
-    return jax.vmap(lambda i: jax.lax.dynamic_index_in_dim(table, i, keepdims=False))(index)
-
-
-def model_step(table: jax.Array, obs: jax.Array, action: jax.Array, u: jax.Array):
-    """One Taxi transition per env from the packed table and a uniform: ``(next_obs, reward, terminated)``.
-
-    Args:
-      table: :func:`dynamics_table`; obs, action: (B,) int32; u: (B,) uniforms in [0, 1) for the rain.
-    """
-    row = _rows(table, obs * taxi.NUM_ACTIONS + action)
-    outcome = (u >= row[:, 3]).astype(jnp.int32) + (u >= row[:, 4]).astype(jnp.int32)
-    nxt = jnp.where(outcome == 0, row[:, 0], jnp.where(outcome == 1, row[:, 1], row[:, 2]))
-    return nxt.astype(jnp.int32), row[:, _REWARD], row[:, _TERMINAL] > 0
-
-
-def model_reset(u: jax.Array) -> jax.Array:
-    """A start state from a uniform in [0, 1): uniform over Taxi's 300 starts (taxi anywhere, passenger at a
-    landmark, destination another landmark), computed without a table. Any shape."""
-    i = jnp.minimum((u * 300).astype(jnp.int32), 299)
-    cell, pair = i // 12, i % 12
-    pass_loc, other = pair // 3, pair % 3
-    dest = other + (other >= pass_loc).astype(jnp.int32)
-    return (cell * 5 + pass_loc) * 4 + dest
-
-
 # ---------------------------------------------------------------------------------------------- training
-
-
-def solve_threshold(config: TabularQConfig) -> float:
-    """Greedy return at which a seed counts as solved: the value-iteration optimum minus ``solve_margin``."""
-    return (
-        optimal_start_return(config.eval_max_steps, config.is_rainy, config.rainy_probability)
-        - config.solve_margin
-    )
-
-
-def greedy_eval(q: jax.Array, config: TabularQConfig) -> tuple[jax.Array, jax.Array]:
-    """Exact greedy (mean return, delivered fraction) over the 300 starts for the config's Taxi variant.
-
-    Dry: :func:`evaluate.greedy_outcomes_all_starts` (pointer doubling); rainy: the expected values by backward
-    induction (:func:`evaluate.expected_greedy_outcomes_all_starts`).
-    """
-    if config.is_rainy:
-        ret, ok = evaluate.expected_greedy_outcomes_all_starts(
-            q, config.eval_max_steps, True, config.rainy_probability
-        )
-    else:
-        ret, ok = evaluate.greedy_outcomes_all_starts(q, config.eval_max_steps)
-    return ret.mean(), ok.astype(jnp.float32).mean()
 
 
 @struct.dataclass
@@ -368,11 +297,9 @@ def step_uniforms(bits: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     1 and 2 (rain is 0 without a third word: dry moves ignore it).
     """
     w0 = bits[..., 0]
-    u_select = jnp.stack([(w0 >> 16).astype(jnp.float32), (w0 & 0xFFFF).astype(jnp.float32)], -1) * 2.0**-16
-    u_start = (bits[..., 1] >> 8).astype(jnp.float32) * 2.0**-24
-    u_rain = (
-        (bits[..., 2] >> 8).astype(jnp.float32) * 2.0**-24 if bits.shape[-1] > 2 else jnp.zeros_like(u_start)
-    )
+    u_select = jnp.stack([uniform_from_bits(w0, 16), uniform_from_bits(w0, 16, offset=0)], -1)
+    u_start = uniform_from_bits(bits[..., 1])
+    u_rain = uniform_from_bits(bits[..., 2]) if bits.shape[-1] > 2 else jnp.zeros_like(u_start)
     return u_select, u_start, u_rain
 
 
@@ -385,14 +312,13 @@ def make_chunk(config: TabularQConfig):
     bootstrap), and the env resets at once.
     """
     n = config.num_envs
-    table = jnp.asarray(dynamics_table(config.is_rainy, config.rainy_probability))
+    # NumPy constants: make_train may run inside an outer trace (the runner's), and jnp arrays built there
+    # would be its tracers, which the custom_vmap loop of make_train cannot close over.
+    table = dynamics_table(config.is_rainy, config.rainy_probability)
     limit = min(config.max_steps, int(config.env_params.max_steps_in_episode))
-    if config.exploration == "epsilon":
-        sched = (config.epsilon_start, config.epsilon_decay, config.epsilon_end)
-    else:
-        sched = (config.temperature_start, config.temperature_decay, config.temperature_end)
-    env_ids = jnp.arange(n)
-    actions = jnp.arange(taxi.NUM_ACTIONS)
+    _, sched = config.schedule
+    env_ids = np.arange(n, dtype=np.int32)
+    actions = np.arange(taxi.NUM_ACTIONS, dtype=np.int32)
 
     def step(c: Learner, bits: jax.Array, quota: jax.Array) -> Learner:
         u_select, u_start, u_rain = step_uniforms(bits)
@@ -406,16 +332,16 @@ def make_chunk(config: TabularQConfig):
         hit = actions == a[:, None]
         q_sa = jnp.sum(jnp.where(hit, c.q_obs, 0.0), -1)
         if n == 1:  # one gather for both rows, and patch the one entry the update changed
-            pre = _rows(c.q, jnp.concatenate([s2, nxt]))
+            pre = gather_rows(c.q, jnp.concatenate([s2, nxt]))
             q_s2, q_nxt = pre[:1], pre[1:]
             delta = td_error(q_sa, r, q_s2.max(-1), term, config.gamma)
             q = apply_td(c.q, c.obs, a, delta, config.alpha, active)
             new_sa = q_sa + config.alpha * delta
             q_nxt = jnp.where(((nxt == c.obs) & active)[:, None] & hit, new_sa[:, None], q_nxt)
         else:
-            delta = td_error(q_sa, r, _rows(c.q, s2).max(-1), term, config.gamma)
+            delta = td_error(q_sa, r, gather_rows(c.q, s2).max(-1), term, config.gamma)
             q = apply_td(c.q, c.obs, a, delta, config.alpha, active)
-            q_nxt = _rows(q, jnp.where(active, nxt, c.obs))
+            q_nxt = gather_rows(q, jnp.where(active, nxt, c.obs))
         finished = end & active
         f = finished.astype(jnp.float32)
         keep = lambda new, old: jnp.where(active, new, old)
@@ -438,10 +364,11 @@ def make_chunk(config: TabularQConfig):
     return chunk
 
 
-def make_train(config: TabularQConfig):
-    """``train(key) -> TrainOutput`` for one seed; pure, so ``jax.jit(jax.vmap(train))`` trains many seeds.
+def make_train(config: TabularQConfig) -> Trainer:
+    """The :class:`Trainer` of one seed (``train(key) -> TrainOutput`` when called; pure, so
+    ``jax.jit(jax.vmap(train))`` trains many seeds); a step is one evaluation point.
 
-    Loop: a ``lax.scan`` over evaluation points; in each, chunks of ``chunk_steps`` steps run (a
+    Loop: a step per evaluation point; in each, chunks of ``chunk_steps`` steps run (a
     ``lax.while_loop``) until every env has finished its ``eval_every / num_envs`` episodes of the stretch;
     then the greedy policy is evaluated exactly.
 
@@ -451,26 +378,17 @@ def make_train(config: TabularQConfig):
       metrics (P,): ``train_return`` (mean return of the stretch's training episodes), ``episode_length``,
         ``success_rate`` (fraction of them ending with the drop-off), ``epsilon`` or ``temperature`` (that of
         the stretch's last episode), ``greedy_return`` (exact greedy mean return over the 300 starts, see
-        :func:`greedy_eval`).
-      final: ``greedy_return`` and ``greedy_success`` (fraction of starts delivered) of the final table,
-        ``solved`` (1.0 or 0.0, see ``solve_margin``), ``episodes_to_solve`` (first evaluation point at or
-        above the threshold; NaN if none), and for rainy Taxi ``greedy_return_sampled``, the mean of
-        ``sampled_eval_episodes`` greedy episodes of the JAX Taxi env.
+        :func:`synjax.tabular.taxi_agent.greedy_eval`).
+      final: :func:`synjax.tabular.taxi_agent.final_metrics` (``greedy_return``, ``greedy_success``,
+        ``solved``, ``episodes_to_solve``, rainy: ``greedy_return_sampled``).
       extras: ``agent_steps`` (int32 scalar, environment steps taken).
     """
     n = config.num_envs
     per_env = config.eval_every // n
     num_points = config.num_episodes // config.eval_every
-    threshold = solve_threshold(config)
     chunk = make_chunk(config)
     words = random_words(config)
-    if config.exploration == "epsilon":
-        param_name, sched = "epsilon", (config.epsilon_start, config.epsilon_decay, config.epsilon_end)
-    else:
-        param_name, sched = (
-            "temperature",
-            (config.temperature_start, config.temperature_decay, config.temperature_end),
-        )
+    param_name, sched = config.schedule
     # About 20 progress reports: each carries the (batched) greedy return, which pins it after the stretch's
     # work but costs one host callback per seed.
     report_every = max(1, num_points // 20) * config.eval_every
@@ -520,46 +438,35 @@ def make_train(config: TabularQConfig):
         out = (c, jax.random.wrap_key_data(raw, impl=impl))
         return out, jax.tree.map(lambda _: True, out)
 
-    def point(carry, p):
-        c, key = carry
-        quota = (p + 1) * per_env
-        c, key = run_stretch(c, key, quota)
-        greedy_ret, _ = greedy_eval(c.q, config)
-        done = (p + 1) * config.eval_every
-        report(done, greedy_ret, every=report_every)
-        k = float(config.eval_every)
-        metrics = {
-            "train_return": c.sum_return.sum() / k,
-            "episode_length": c.sum_length.sum() / k,
-            "success_rate": c.sum_success.sum() / k,
-            param_name: exploration_schedule(done - 1, *sched),
-            "greedy_return": greedy_ret,
-        }
-        zero = jnp.zeros(n, jnp.float32)
-        return (c.replace(sum_return=zero, sum_length=zero, sum_success=zero), key), metrics
-
-    def train(key: jax.Array) -> TrainOutput:
+    def init_state(key: jax.Array):
+        """(learner, training key, evaluation key)."""
         key, reset_key, train_key, eval_key = jax.random.split(key, 4)
         q = init(value=config.q_init)
         obs = model_reset(jax.random.uniform(reset_key, (n,)))
         zf, zi = jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32)
-        c = Learner(q, obs, q[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0))
-        (c, _), metrics = jax.lax.scan(point, (c, train_key), jnp.arange(num_points))
+        return Learner(q, obs, q[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0)), train_key, eval_key
+
+    def step(state, p: jax.Array):
+        """Evaluation point ``p``: the stretch of episodes up to it, then the exact greedy evaluation."""
+        c, key, eval_key = state
+        c, key = run_stretch(c, key, (p + 1) * per_env)
+        greedy_ret, _ = greedy_eval(c.q, config)
+        done = (p + 1) * config.eval_every
+        report(done, greedy_ret, every=report_every)
+        k = float(config.eval_every)
+        metrics = stretch_metrics(
+            c.sum_return.sum(), c.sum_length.sum(), c.sum_success.sum(), k,
+            param_name, exploration_schedule(done - 1, *sched), greedy_ret,
+        )  # fmt: skip
+        zero = jnp.zeros(n, jnp.float32)
+        return (c.replace(sum_return=zero, sum_length=zero, sum_success=zero), key, eval_key), metrics
+
+    def finish(state, metrics) -> TrainOutput:
+        c, _, eval_key = state
         steps = ((jnp.arange(num_points) + 1) * config.eval_every).astype(jnp.int32)
-        greedy_ret, greedy_success = greedy_eval(c.q, config)
-        ok = metrics["greedy_return"] >= threshold
-        final = {
-            "greedy_return": greedy_ret,
-            "greedy_success": greedy_success,
-            "solved": jnp.any(ok).astype(jnp.float32),
-            "episodes_to_solve": jnp.where(jnp.any(ok), steps[jnp.argmax(ok)].astype(jnp.float32), jnp.nan),
-        }
-        if config.is_rainy:
-            final["greedy_return_sampled"] = evaluate.sampled_greedy_return(
-                eval_key, c.q, config.env_params, config.sampled_eval_episodes
-            )
+        final = final_metrics(eval_key, c.q, metrics["greedy_return"], steps, config)
         return TrainOutput(
             params=c.q, steps=steps, metrics=metrics, final=final, extras={"agent_steps": c.agent_steps}
         )
 
-    return train
+    return Trainer(init_state, step, finish, num_points)
