@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from synjax import checkpoint, results, sweep
-from synjax.checks import require
+from synjax.checks import at_least, check_fields, require
 from synjax.progress import ProgressBar
 from synjax.trainer import Trainer, TrainOutput
 
@@ -60,21 +60,18 @@ class RunConfig:
       checkpoint_every: write ``checkpoint.msgpack`` every this many chunks; 0 only on SIGTERM or Ctrl-C.
     """
 
-    num_seeds: int = 8
-    seed: int = 0
+    num_seeds: Annotated[int, at_least(1)] = 8
+    seed: Annotated[int, at_least(0)] = 0
     out: str = ""
     overwrite: bool = False
     progress: bool = True
     distributed: bool = False
     resume: str = ""
-    num_chunks: int = 20
-    checkpoint_every: int = 1
+    num_chunks: Annotated[int, at_least(1)] = 20
+    checkpoint_every: Annotated[int, at_least(0)] = 1
 
     def __post_init__(self) -> None:
-        require(self.num_seeds >= 1, "num_seeds", self.num_seeds, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
-        require(self.num_chunks >= 1, "num_chunks", self.num_chunks, "an integer >= 1")
-        require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0")
+        check_fields(self)  # every field's declared range (the subclasses' fields too)
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:

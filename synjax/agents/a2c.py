@@ -8,7 +8,7 @@ advantages, evaluation and loss pieces are shared with PPO (:mod:`synjax.agents.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import optax
@@ -18,8 +18,8 @@ from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch
-from synjax.experiment import require
-from synjax.sweep import Floats, check
+from synjax.checks import above, in_range, one_of
+from synjax.sweep import Floats
 
 METRICS = ("policy_loss", "value_loss", "entropy")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -39,15 +39,9 @@ class A2CConfig(ActorCriticConfig):
     lr: Floats = 7e-4
     gae_lambda: Floats = 1.0
     norm_adv: bool = False
-    optimizer: str = "rmsprop"
-    rms_alpha: Floats = 0.99
-    opt_eps: Floats = 1e-5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, f"one of {', '.join(OPTIMIZERS)}")
-        check("rms_alpha", self.rms_alpha, lambda v: 0 < v < 1, "a float in (0, 1)")
-        check("opt_eps", self.opt_eps, lambda v: v > 0, "a float > 0")
+    optimizer: Annotated[str, one_of(*OPTIMIZERS)] = "rmsprop"
+    rms_alpha: Annotated[Floats, in_range(0.0, 1.0, low_open=True, high_open=True)] = 0.99
+    opt_eps: Annotated[Floats, above(0.0)] = 1e-5
 
 
 def a2c_loss(

@@ -4,13 +4,13 @@ network, evaluation) and those PPO and A2C share (:class:`ActorCriticConfig`).""
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
+from synjax.checks import above, at_least, each, finite, in_range, one_of, require
 from synjax.envs import registry
-from synjax.experiment import RunConfig, require
-from synjax.sweep import Floats, check
+from synjax.experiment import RunConfig
+from synjax.sweep import Floats
 
 ACTION_HEADS = ("auto", "discrete", "gaussian")
 
@@ -62,10 +62,10 @@ class AgentConfig(RunConfig):
 
     env: str = "CartPole-v1"
     env_params: str = ""
-    total_timesteps: int = 100_000
-    num_envs: int = 8
+    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 8
     network: str = "mlp"
-    eval_episodes: int = 10
+    eval_episodes: Annotated[int, at_least(1)] = 10
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -75,11 +75,8 @@ class AgentConfig(RunConfig):
             make_env(self)
         except ValueError as e:
             require(False, "env_params", self.env_params, f"valid params of {self.env} ({e})")
-        require(self.total_timesteps >= 1, "total_timesteps", self.total_timesteps, "an integer >= 1")
-        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
         require(self.network in self.networks, "network", self.network,
                 f"one of {', '.join(self.networks)} for {type(self).__name__}")  # fmt: skip
-        require(self.eval_episodes >= 1, "eval_episodes", self.eval_episodes, "an integer >= 1")
 
 
 class RolloutBudget:
@@ -130,47 +127,29 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
 
     networks: ClassVar[tuple[str, ...]] = ("mlp", "gru")
 
-    total_timesteps: int = 100_000
-    num_envs: int = 8
-    num_steps: int = 32
-    lr: Floats = 3e-4
+    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 8
+    num_steps: Annotated[int, at_least(1)] = 32
+    lr: Annotated[Floats, above(0.0)] = 3e-4
     anneal_lr: bool = False
-    gamma: Floats = 0.99
-    gae_lambda: Floats = 0.95
-    ent_coef: Floats = 0.0
-    vf_coef: Floats = 0.5
-    max_grad_norm: Floats = 0.5
+    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
+    gae_lambda: Annotated[Floats, in_range(0.0, 1.0)] = 0.95
+    ent_coef: Annotated[Floats, at_least(0.0)] = 0.0
+    vf_coef: Annotated[Floats, at_least(0.0)] = 0.5
+    max_grad_norm: Annotated[Floats, above(0.0)] = 0.5
     norm_adv: bool = True
     norm_obs: bool = False
     norm_reward: bool = False
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
+    hidden: Annotated[tuple[int, ...], each(at_least(1), "layer widths >= 1")] = (64, 64)
+    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
     shared_torso: bool = False
-    action_head: str = "auto"
-    log_std_init: Floats = 0.0
-    eval_every: int = 10
+    action_head: Annotated[str, one_of(*ACTION_HEADS)] = "auto"
+    log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
+    eval_every: Annotated[int, at_least(1)] = 10
 
     def __post_init__(self) -> None:
         super().__post_init__()
         env, env_params = make_env(self)
-        require(self.num_steps >= 1, "num_steps", self.num_steps, "an integer >= 1")
-        check("lr", self.lr, lambda v: v > 0, "a float > 0")
-        check("gamma", self.gamma, lambda v: 0 <= v <= 1, "a float in [0, 1]")
-        check("gae_lambda", self.gae_lambda, lambda v: 0 <= v <= 1, "a float in [0, 1]")
-        check("ent_coef", self.ent_coef, lambda v: v >= 0, "a float >= 0")
-        check("vf_coef", self.vf_coef, lambda v: v >= 0, "a float >= 0")
-        check("max_grad_norm", self.max_grad_norm, lambda v: v > 0, "a float > 0")
-        check("log_std_init", self.log_std_init, math.isfinite, "a finite float")
-        require(all(h >= 1 for h in self.hidden), "hidden", self.hidden, "layer widths >= 1")
-        require(
-            self.activation in ACTIVATIONS, "activation", self.activation, f"one of {', '.join(ACTIVATIONS)}"
-        )
-        require(
-            self.action_head in ACTION_HEADS,
-            "action_head",
-            self.action_head,
-            f"one of {', '.join(ACTION_HEADS)}",
-        )
         space = env.action_space(env_params)
         continuous = action_spec(env, env_params)[0]
         if self.action_head == "gaussian":
@@ -188,4 +167,3 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
                 f"'auto' or 'gaussian' for {self.env}, whose action space is continuous (Box)",
             )
         obs_encoder(env, env_params)  # raises for unsupported observation spaces
-        require(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")

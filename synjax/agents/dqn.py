@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import chex
 import jax
@@ -36,10 +36,11 @@ from synjax.agents.config import AgentConfig, make_env
 from synjax.agents.evaluation import episode_returns
 from synjax.agents.networks import QNetwork, obs_encoder
 from synjax.agents.replay import ReplayBuffer, ReplayItem
+from synjax.checks import above, at_least, each, in_range, one_of, require
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import TrainOutput, require, run_experiment
+from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
-from synjax.sweep import Floats, check
+from synjax.sweep import Floats
 from synjax.trainer import Trainer
 
 # ----------------------------------------------------------------------------------------------------- config
@@ -85,24 +86,24 @@ class DQNConfig(AgentConfig):
     num_seeds: int = 16
     total_timesteps: int = 20_000
     num_envs: int = 1
-    lr: Floats = 1e-4
+    lr: Annotated[Floats, above(0.0)] = 1e-4
     anneal_lr: bool = False
-    buffer_size: int = 1_000_000
+    buffer_size: Annotated[int, at_least(1)] = 1_000_000
     learning_starts: int = 100
     batch_size: int = 32
-    tau: Floats = 1.0
-    gamma: Floats = 0.99
-    train_freq: int = 4
-    gradient_steps: int = 1
-    target_update_interval: int = 10_000
-    exploration_fraction: Floats = 0.1
-    exploration_initial_eps: Floats = 1.0
-    exploration_final_eps: Floats = 0.05
-    max_grad_norm: Floats = 10.0
-    loss: str = "huber"
-    huber_delta: Floats = 1.0
+    tau: Annotated[Floats, in_range(0.0, 1.0, low_open=True)] = 1.0
+    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
+    train_freq: Annotated[int, at_least(1)] = 4
+    gradient_steps: Annotated[int, at_least(1)] = 1
+    target_update_interval: Annotated[int, at_least(1)] = 10_000
+    exploration_fraction: Annotated[Floats, in_range(0.0, 1.0, low_open=True)] = 0.1
+    exploration_initial_eps: Annotated[Floats, in_range(0.0, 1.0)] = 1.0
+    exploration_final_eps: Annotated[Floats, in_range(0.0, 1.0)] = 0.05
+    max_grad_norm: Annotated[Floats, at_least(0.0, "a float >= 0 (0 = no clipping)")] = 10.0
+    loss: Annotated[str, one_of(*LOSSES)] = "huber"
+    huber_delta: Annotated[Floats, above(0.0)] = 1.0
     double_dqn: bool = False
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: Annotated[tuple[int, ...], each(at_least(1), "one or more layer widths >= 1")] = (64, 64)
     eval_every: int = 1_000
 
     def __post_init__(self) -> None:
@@ -117,7 +118,6 @@ class DQNConfig(AgentConfig):
             obs_encoder(env, env_params)
         except ValueError as e:
             require(False, "env", self.env, f"an environment with Box or Discrete observations ({e})")
-        require(self.train_freq >= 1, "train_freq", self.train_freq, "an integer >= 1")
         chunk = self.train_freq * self.num_envs
         require(
             self.eval_every >= 1 and self.eval_every % chunk == 0,
@@ -131,7 +131,6 @@ class DQNConfig(AgentConfig):
             self.total_timesteps,
             f"a positive multiple of eval_every = {self.eval_every}",
         )
-        require(self.buffer_size >= 1, "buffer_size", self.buffer_size, "an integer >= 1")
         require(
             1 <= self.batch_size <= self.buffer_size,
             "batch_size",
@@ -144,37 +143,11 @@ class DQNConfig(AgentConfig):
             self.learning_starts,
             f"an integer in [0, total_timesteps = {self.total_timesteps})",
         )
-        require(self.gradient_steps >= 1, "gradient_steps", self.gradient_steps, "an integer >= 1")
-        require(
-            self.target_update_interval >= 1,
-            "target_update_interval",
-            self.target_update_interval,
-            "an integer >= 1",
-        )
-        check("lr", self.lr, lambda v: v > 0, "a float > 0")
-        check("tau", self.tau, lambda v: 0 < v <= 1, "a float in (0, 1]")
-        check("gamma", self.gamma, lambda v: 0 <= v <= 1, "a float in [0, 1]")
-        check("exploration_fraction", self.exploration_fraction, lambda v: 0 < v <= 1, "a float in (0, 1]")
-        check(
-            "exploration_initial_eps",
-            self.exploration_initial_eps,
-            lambda v: 0 <= v <= 1,
-            "a float in [0, 1]",
-        )
-        check("exploration_final_eps", self.exploration_final_eps, lambda v: 0 <= v <= 1, "a float in [0, 1]")
-        check("max_grad_norm", self.max_grad_norm, lambda v: v >= 0, "a float >= 0 (0 = no clipping)")
-        require(self.loss in LOSSES, "loss", self.loss, f"one of {', '.join(LOSSES)}")
-        check("huber_delta", self.huber_delta, lambda v: v > 0, "a float > 0")
-        require(
-            len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
-            "hidden",
-            self.hidden,
-            "one or more layer widths >= 1",
-        )
+        require(len(self.hidden) >= 1, "hidden", self.hidden, "one or more layer widths >= 1")
 
     @property
     def chunk_steps(self) -> int:
-        """ReplayItems between two training phases: ``train_freq * num_envs``."""
+        """Transitions between two training phases: ``train_freq * num_envs``."""
         return self.train_freq * self.num_envs
 
     @property
@@ -190,7 +163,7 @@ class DQNConfig(AgentConfig):
 
     @property
     def replay_capacity(self) -> int:
-        """ReplayItems the replay buffer holds: ``min(buffer_size, total_timesteps)``."""
+        """Transitions the replay buffer holds: ``min(buffer_size, total_timesteps)``."""
         return min(self.buffer_size, self.total_timesteps)
 
 

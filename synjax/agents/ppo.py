@@ -8,7 +8,7 @@ network function, importable without the JAX-environment rollout (the Gymnasium 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +19,8 @@ from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch, minibatches
-from synjax.experiment import require
-from synjax.sweep import Floats, check
+from synjax.checks import above, at_least, require
+from synjax.sweep import Floats
 
 METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
 
@@ -39,15 +39,14 @@ class PPOConfig(ActorCriticConfig):
       vf_clip: clip range of the value update around the old value; 0 turns value clipping off (sweepable).
     """
 
-    update_epochs: int = 10
+    update_epochs: Annotated[int, at_least(1)] = 10
     num_minibatches: int = 4
-    clip_eps: Floats = 0.2
+    clip_eps: Annotated[Floats, above(0.0)] = 0.2
     anneal_clip: bool = False
-    vf_clip: Floats = 0.0
+    vf_clip: Annotated[Floats, at_least(0.0, "a float >= 0 (0 = no value clipping)")] = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.update_epochs >= 1, "update_epochs", self.update_epochs, "an integer >= 1")
         b = self.batch_size
         require(
             self.num_minibatches >= 1 and b % self.num_minibatches == 0,
@@ -59,8 +58,6 @@ class PPOConfig(ActorCriticConfig):
             require(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
                     f"a divisor of num_envs = {self.num_envs} (network {self.network!r} trains on whole "
                     "environment sequences)")  # fmt: skip
-        check("clip_eps", self.clip_eps, lambda v: v > 0, "a float > 0")
-        check("vf_clip", self.vf_clip, lambda v: v >= 0, "a float >= 0 (0 = no value clipping)")
 
 
 def ppo_loss(
