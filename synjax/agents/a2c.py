@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import jax
 import optax
 
-from synjax.agents import losses, on_policy
+from synjax.agents import losses
 from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
@@ -101,24 +101,14 @@ def update_step(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
     )  # fmt: skip
 
 
-def make_train(config: A2CConfig, env: Any = None, env_params: Any = None, network: Any = None):
-    """The :class:`synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called); ``env`` (with
-    ``env_params``) and ``network`` replace the config's own (see
-    :func:`synjax.agents.on_policy.make_actor_critic_train`)."""
-    return on_policy.make_actor_critic_train(config, make_optimizer, update_step, METRICS, env, env_params, network)
-
-
-def run(config: A2CConfig):
-    """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return on_policy.run_actor_critic("a2c", config, make_train)
-
-
 ALGORITHM = OnPolicyAlgorithm(
     name="a2c", metrics=METRICS, make_optimizer=make_optimizer, update=update_step,
     minibatch_step=lambda config, apply, tx, params, opt_state, mb, i: update_step(
         config, apply, tx, params, opt_state, mb, None, i),
     passes=lambda config: (1, 1),
 )  # fmt: skip
+make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
+run = ALGORITHM.run
 
 PRESETS = {
     # rl-baselines3-zoo hyperparams/a2c.yml, CartPole-v1: n_envs 8, n_timesteps 5e5, ent_coef 0.0, the rest

@@ -39,3 +39,19 @@ class OnPolicyAlgorithm:
     update: Callable[..., tuple[Any, Any, dict[str, Any]]]
     minibatch_step: MinibatchStep
     passes: Callable[[Any], tuple[int, int]]
+
+    def make_train(self, config: Any, env: Any = None, env_params: Any = None, network: Any = None):
+        """The :class:`synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called); ``env``
+        (with ``env_params``) and ``network`` (``rngs -> nnx.Module`` keeping :mod:`synjax.agents.policy`'s
+        contract) replace the config's own."""
+        from synjax.agents import on_policy
+
+        return on_policy.make_actor_critic_train(
+            config, self.make_optimizer, self.update, self.metrics, env, env_params, network
+        )
+
+    def run(self, config: Any):
+        """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
+        from synjax.agents import on_policy
+
+        return on_policy.run_actor_critic(self.name, config, self.make_train)

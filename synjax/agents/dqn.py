@@ -539,7 +539,7 @@ PRESETS = {
     # 0.005 (SB3's and TD3's soft-update default) instead of 0.02 and 2 gradient steps instead of 5: with them
     # all 8 seeds ended at 500, while rejax's tau left DQN's usual late collapses; a plain ReLU Q-network
     # instead of rejax's dueling swish one.
-    "tuned": DQNConfig(
+    "tuned": (_TUNED := DQNConfig(
         total_timesteps=300_000,
         num_envs=10,
         buffer_size=50_000,
@@ -558,30 +558,13 @@ PRESETS = {
         loss="mse",
         hidden=(64, 64),
         eval_every=15_000,
-    ),
+    )),
     # ShowerEnv (--env-params noise=true for the noisy variant): rejax's CartPole settings as above with its
     # own tau 0.02 and 5 gradient steps (tau 0.005 with 2 steps learns too slowly here: mean 13 over 16
     # seeds), 100k steps, epsilon falling over the first 50k, learning rate annealed. Not from a reference
     # for this environment: the notebook trained only PPO on it.
-    "shower": DQNConfig(
-        env="ShowerEnv",
-        total_timesteps=100_000,
-        num_envs=10,
-        buffer_size=50_000,
-        learning_starts=5_000,
-        batch_size=100,
-        max_grad_norm=10.0,
-        lr=1e-3,
-        anneal_lr=True,
-        train_freq=1,
-        gradient_steps=5,
-        target_update_interval=10,
-        tau=0.02,
-        exploration_fraction=0.5,
-        exploration_final_eps=0.05,
-        double_dqn=True,
-        loss="mse",
-        hidden=(64, 64),
+    "shower": dataclasses.replace(
+        _TUNED, env="ShowerEnv", total_timesteps=100_000, gradient_steps=5, tau=0.02, exploration_fraction=0.5,
         eval_every=10_000,
     ),
 }

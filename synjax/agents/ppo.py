@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from synjax.agents import losses, on_policy
+from synjax.agents import losses
 from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
@@ -171,24 +171,14 @@ def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
     )  # fmt: skip
 
 
-def make_train(config: PPOConfig, env: Any = None, env_params: Any = None, network: Any = None):
-    """The :class:`synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called); ``env`` (with
-    ``env_params``) and ``network`` (``rngs -> nnx.Module``) replace the config's own (see
-    :func:`synjax.agents.on_policy.make_actor_critic_train`)."""
-    return on_policy.make_actor_critic_train(config, make_optimizer, update_step, METRICS, env, env_params, network)
-
-
-def run(config: PPOConfig):
-    """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    return on_policy.run_actor_critic("ppo", config, make_train)
-
-
 ALGORITHM = OnPolicyAlgorithm(
     name="ppo", metrics=METRICS, make_optimizer=make_optimizer, update=update_step,
     minibatch_step=lambda config, apply, tx, params, opt_state, mb, i: ppo_minibatch_step(
         apply, tx, params, opt_state, mb, **loss_settings(config, i)),
     passes=lambda config: (config.update_epochs, config.num_minibatches),
 )  # fmt: skip
+make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
+run = ALGORITHM.run
 
 _SB3 = {  # Stable-Baselines3 PPO defaults, the notebook's settings
     "num_envs": 1, "num_steps": 2048, "num_minibatches": 32, "update_epochs": 10, "lr": 3e-4, "gamma": 0.99,
