@@ -38,6 +38,7 @@ from synjax.agents.networks import QNetwork, obs_encoder
 from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.checks import above, at_least, each, in_range, one_of, require
 from synjax.envs.episodes import EpisodeStats
+from synjax.envs.random_bits import uniform_from_bits
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
 from synjax.sweep import Floats
@@ -286,7 +287,7 @@ def chunk_randomness(key: jax.Array, freq: int, n: int, g: int, b: int) -> tuple
     words = jax.random.bits(key, (sum(sizes),), jnp.uint32)
     parts = jnp.split(words, np.cumsum(sizes)[:-1])
     return jax.random.wrap_key_data(parts[0], impl=impl), ChunkRandomness(
-        explore_u=(parts[1] >> 8).astype(jnp.float32).reshape(freq, n) * (1.0 / (1 << 24)),
+        explore_u=uniform_from_bits(parts[1]).reshape(freq, n),
         action_bits=parts[2].reshape(freq, n),
         env_keys=jax.random.wrap_key_data(parts[3].reshape(freq, n, kw), impl=impl),
         sample_bits=parts[4].reshape(g, b),
