@@ -6,6 +6,14 @@ rl-baselines3-zoo's) and the same budget (``--steps``), 1 seed and ``--seeds`` s
 compile time is reported apart from its training wall time; its run includes the in-jit deterministic evaluation
 before and after training (10 episodes each), which SB3's ``learn`` does not do.
 
+Runner (``--skip-runner`` to skip): PPO with rejax's CartPole settings (5 envs x 100 steps, 5 epochs x 5
+minibatches, lr 7.5e-4, 100k steps, evaluation only before and after training), 1 and ``--seeds`` seeds, run as
+one ``jit(vmap(train))`` scan (:func:`synjax.experiment.run_seeds`) and through the resumable runner
+(:func:`synjax.experiment.run_experiment`: 20 jitted chunks, a checkpoint after each); prints the runner's
+overhead (training plus checkpoint writing over the single scan) and the agent steps/s next to rejax's, which
+the issue measured on this machine on 2026-12-01 (91k at 1 seed, 74k at 64 seeds; rejax itself breaks on
+gymnax 1.0, so it cannot run in this process).
+
 DQN: the section in ``scripts/bench_dqn_section.py`` (SB3 DQN vs ``synjax.agents.dqn``), skipped with a message
 when that module is absent.
 
@@ -132,6 +140,58 @@ def format_ppo(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: rejax's CartPole PPO settings (keraJLi/rejax configs/gymnax/cartpole.yaml), as the issue quotes them.
+REJAX_PPO = {"num_envs": 5, "num_steps": 100, "update_epochs": 5, "num_minibatches": 5, "lr": 7.5e-4,
+             "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.0, "vf_coef": 0.5,
+             "max_grad_norm": 0.5, "total_timesteps": 100_000}  # fmt: skip
+REJAX_STEPS_PER_S = {1: 91_000, 64: 74_000}
+
+
+def bench_runner(seeds: tuple[int, ...], repeats: int = 3) -> dict[str, Any]:
+    """Single scan vs the chunked, checkpointed runner on rejax's PPO settings (best of ``repeats`` each)."""
+    import tempfile
+
+    from synjax.agents import ppo
+    from synjax.experiment import run_experiment, run_seeds
+
+    base = dataclasses.replace(ppo.PPOConfig(), env="CartPole-v1", progress=False, **REJAX_PPO)
+    base = dataclasses.replace(base, eval_every=base.num_updates)
+    out: dict[str, Any] = {"settings": REJAX_PPO, "env_steps": base.env_steps}
+    for n in seeds:
+        config = dataclasses.replace(base, num_seeds=n)
+        scan = min(run_seeds(ppo.make_train(config), n).wall_time_s for _ in range(repeats))
+        chunked, saving = [], []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = dataclasses.replace(config, out=f"{tmp}/run")
+                _, run = run_experiment("ppo", cfg, ppo.make_train, progress_total=cfg.env_steps,
+                                        steps_per_seed=cfg.env_steps)  # fmt: skip
+            chunked.append(run.wall_time_s + run.checkpoint_time_s)
+            saving.append(run.checkpoint_time_s)
+        best = min(chunked)
+        out[n] = {
+            "single_scan_s": scan, "chunked_s": best, "checkpoint_s": saving[chunked.index(best)],
+            "overhead": best / scan - 1.0, "steps_per_s_scan": config.env_steps * n / scan,
+            "steps_per_s_chunked": config.env_steps * n / best, "rejax_steps_per_s": REJAX_STEPS_PER_S.get(n),
+        }  # fmt: skip
+    return out
+
+
+def format_runner(result: dict[str, Any]) -> str:
+    lines = [f"Runner overhead, PPO with rejax's CartPole settings, {result['env_steps']} env steps per seed"]
+    for n, r in result.items():
+        if not isinstance(n, int):
+            continue
+        rejax = r["rejax_steps_per_s"]
+        vs = f"; rejax {rejax:,} (x{r['steps_per_s_scan'] / rejax:.2f})" if rejax else ""
+        lines.append(
+            f"  {n} seed(s): single scan {r['single_scan_s']:.2f} s ({r['steps_per_s_scan']:,.0f} steps/s), "
+            f"chunked + checkpoints {r['chunked_s']:.2f} s (checkpoints {r['checkpoint_s']:.2f} s): overhead "
+            f"{100 * r['overhead']:+.1f}%{vs}"
+        )
+    return "\n".join(lines)
+
+
 def _dqn_section():
     """``(bench_dqn, format_dqn)`` from scripts/bench_dqn_section.py, or None (with the reason) if absent."""
     if importlib.util.find_spec("synjax.agents.dqn") is None:
@@ -153,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-sb3", action="store_true", help="do not run Stable-Baselines3")
     p.add_argument("--skip-dqn", action="store_true", help="do not run the DQN section")
     p.add_argument("--skip-ppo", action="store_true", help="do not run the PPO section")
+    p.add_argument("--skip-runner", action="store_true", help="do not run the runner-overhead section")
     p.add_argument("--json", default="", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.steps < 1 or args.seeds < 1:
@@ -166,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_ppo:
         results["ppo"] = bench_ppo(args.preset, args.steps, seeds, not args.skip_sb3)
         print(format_ppo(results["ppo"]), flush=True)
+    if not args.skip_runner:
+        results["runner"] = bench_runner(seeds)
+        print(format_runner(results["runner"]), flush=True)
     if not args.skip_dqn:
         section, why = _dqn_section()
         if section is None:

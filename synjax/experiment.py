@@ -86,11 +86,14 @@ def seed_mesh() -> Mesh:
 
 @dataclasses.dataclass
 class SweepRun:
-    """Outputs of :func:`run_seeds` on the host: leaves have a leading axis of ``num_seeds``."""
+    """Outputs of :func:`run_seeds` or :func:`run_experiment` on the host: leaves have a leading axis of
+    ``num_seeds`` (times the sweep's points). ``checkpoint_time_s``: seconds spent writing checkpoints (not
+    part of ``wall_time_s``)."""
 
     output: Any
     compile_time_s: float
     wall_time_s: float
+    checkpoint_time_s: float = 0.0
 
 
 def run_seeds(
@@ -361,7 +364,10 @@ def run_experiment(
         history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
         compile_s, wall_s = float(raw["compile_time_s"]), float(raw["wall_time_s"])
 
+    saving = [0.0]  # seconds spent writing checkpoints
+
     def save(folder: Path) -> None:
+        t = time.perf_counter()
         state = {
             "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
             "train_state": checkpoint.arrays_to_tree(_to_host(states, runs.num_runs)),
@@ -369,6 +375,7 @@ def run_experiment(
         }  # fmt: skip
         if jax.process_index() == 0:
             checkpoint.save(folder, saved_config, state)
+        saving[0] += time.perf_counter() - t
 
     desc = f"{experiment} x{config.num_seeds} seeds" + (f", {len(runs.points)} points" if runs.names else "")
     if jax.process_count() > 1:
@@ -402,7 +409,7 @@ def run_experiment(
         output = finish(states, metrics, runs.hps)
         output = _to_host(output, runs.num_runs)
         compile_s, wall_s = compile_s + t2 - t1, wall_s + time.perf_counter() - t2
-    run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s)
+    run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s, checkpoint_time_s=saving[0])
     if jax.process_index() != 0:
         return None, run
     o: TrainOutput = run.output
@@ -426,7 +433,7 @@ def run_experiment(
         out, experiment=experiment, config=config, steps=steps, metrics=metrics, final=final, params=o.params,
         wall_time_s=run.wall_time_s, compile_time_s=run.compile_time_s,
         total_steps=int(steps_per_seed(o)) if callable(steps_per_seed) else int(steps_per_seed) * num_runs,
-        overwrite=True, extra=extra, extra_files=files,
+        overwrite=True, extra={**extra, "checkpoint_time_s": run.checkpoint_time_s}, extra_files=files,
     )  # fmt: skip
     return path, run
 
