@@ -37,6 +37,7 @@ from jax.sharding import PartitionSpec as P
 from synjax import checkpoint, results, sweep
 from synjax.checks import at_least, check_fields, require
 from synjax.progress import ProgressBar
+from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
 from synjax.trainer import Trainer, TrainOutput
 
 __all__ = ["RunConfig", "TrainOutput", "Trainer", "require", "run_experiment", "run_seeds", "seed_keys"]
@@ -72,16 +73,6 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # every field's declared range (the subclasses' fields too)
-
-
-def seed_keys(seed: int, num_seeds: int) -> jax.Array:
-    """``num_seeds`` typed PRNG keys split from ``seed``: shape (num_seeds,)."""
-    return jax.random.split(jax.random.key(seed), num_seeds)
-
-
-def seed_mesh() -> Mesh:
-    """A 1-D mesh named ``"seeds"`` over every device JAX sees (all hosts after distributed init)."""
-    return Mesh(np.array(jax.devices()), ("seeds",))
 
 
 @dataclasses.dataclass
@@ -186,90 +177,6 @@ def stop_requests():
             signal.signal(sig, old)
 
 
-def _to_host(tree: Any, num_runs: int) -> Any:
-    """Device pytree (leading run axis, maybe sharded over hosts) -> numpy on every process, padding dropped;
-    PRNG keys become their key data."""
-    tree = jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        tree = multihost_utils.process_allgather(tree, tiled=True)
-    return jax.tree.map(lambda x: np.asarray(x)[:num_runs], tree)
-
-
-def _is_key(x: Any) -> bool:
-    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
-
-
-def _to_device(tree: Any, sharding: NamedSharding, padded: int) -> Any:
-    """Host pytree (leading run axis) -> arrays sharded over the run axis, padded with copies of the last run.
-    Leaves that are typed PRNG keys (on the host) go over as key data and are wrapped again."""
-
-    def put(x):
-        key = _is_key(x)
-        data = np.asarray(jax.random.key_data(x) if key else x)
-        if padded > data.shape[0]:
-            data = np.concatenate([data, np.repeat(data[-1:], padded - data.shape[0], axis=0)])
-        arr = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
-        return jax.random.wrap_key_data(arr) if key else arr
-
-    return jax.tree.map(put, tree)
-
-
-@dataclasses.dataclass
-class _Runs:
-    """The G*S runs of a config (G swept points x S seeds) as sharded inputs, and their jitted pieces."""
-
-    config: Any
-    make_train: Callable[[Any], Trainer]
-
-    def __post_init__(self) -> None:
-        self.names, self.points = sweep.grid(self.config)
-        self.num_runs = len(self.points) * self.config.num_seeds
-        self.mesh = seed_mesh()
-        self.padded = math.ceil(self.num_runs / self.mesh.devices.size) * self.mesh.devices.size
-        self.sharding = NamedSharding(self.mesh, P("seeds"))
-        keys = np.asarray(jax.random.key_data(seed_keys(self.config.seed, self.config.num_seeds)))
-        keys = np.tile(keys, (len(self.points),) + (1,) * (keys.ndim - 1))
-        hp = np.repeat(self.points, self.config.num_seeds, axis=0).astype(np.float32)
-        self.keys = _to_device(keys, self.sharding, self.padded)
-        self.hps = _to_device(hp, self.sharding, self.padded)
-        self.trainer = self.make_train(sweep.at(self.config))  # for num_steps; the traced ones get hp below
-        self._chunks: dict[int, Any] = {}
-
-    def _trainer(self, hp_row: jax.Array) -> Trainer:
-        return self.make_train(sweep.at(self.config, **{n: hp_row[j] for j, n in enumerate(self.names)}))
-
-    def init_fn(self):
-        def one(raw_key, hp_row):
-            return self._trainer(hp_row).init(jax.random.wrap_key_data(raw_key))
-
-        return jax.jit(jax.vmap(one), in_shardings=(self.sharding, self.sharding), out_shardings=self.sharding)
-
-    def chunk_fn(self, length: int):
-        """``(states, hps, start) -> (states, metrics (R, length, ...))``, jitted once per length."""
-        if length not in self._chunks:
-
-            def one(state, hp_row, start):
-                return self._trainer(hp_row).run_steps(state, start, length)
-
-            replicated = NamedSharding(self.mesh, P())
-            self._chunks[length] = jax.jit(
-                jax.vmap(one, in_axes=(0, 0, None)),
-                in_shardings=(self.sharding, self.sharding, replicated),
-                out_shardings=self.sharding,
-                donate_argnums=0,
-            )
-        return self._chunks[length]
-
-    def finish_fn(self):
-        def one(state, metrics, hp_row):
-            return self._trainer(hp_row).finish(state, metrics)
-
-        sh = self.sharding
-        return jax.jit(jax.vmap(one), in_shardings=(sh, sh, sh), out_shardings=sh)
-
-
 def _resume_state(experiment: str, config: RunConfig) -> dict[str, Any]:
     """The raw checkpoint of ``config.resume``, after checking it is of this experiment, config and version."""
     from synjax import __version__
@@ -339,7 +246,7 @@ def run_experiment(
     out = Path(config.out or config.resume) if config.resume else Path(config.out or default_out(experiment))
     if raw is None or out.resolve() != Path(config.resume).resolve():
         results.check_out_dir(out, config.overwrite)  # fail before training, not after
-    runs = _Runs(config, make_train)
+    runs = Runs(config, make_train)
     num_steps = runs.trainer.num_steps
     length = chunk_length(num_steps, config.num_chunks)
     saved_config = {"experiment": experiment, **results.config_dict(config), "versions": results.versions()}
@@ -356,7 +263,7 @@ def run_experiment(
     else:
         template = jax.eval_shape(runs.init_fn(), runs.keys, runs.hps)
         template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, *x.shape[1:]), x.dtype), template)
-        states = _to_device(checkpoint.tree_from_arrays(template, raw["train_state"], config.resume), runs.sharding,
+        states = to_device(checkpoint.tree_from_arrays(template, raw["train_state"], config.resume), runs.sharding,
                             runs.padded)  # fmt: skip
         done = int(raw["done"])
         m1 = jax.eval_shape(runs.chunk_fn(1), states, runs.hps, 0)[1]
@@ -370,8 +277,8 @@ def run_experiment(
         t = time.perf_counter()
         state = {
             "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
-            "train_state": checkpoint.arrays_to_tree(_to_host(states, runs.num_runs)),
-            "metrics": checkpoint.arrays_to_tree(_concat(history)) if history else {},
+            "train_state": checkpoint.arrays_to_tree(to_host(states, runs.num_runs)),
+            "metrics": checkpoint.arrays_to_tree(concat(history)) if history else {},
         }  # fmt: skip
         if jax.process_index() == 0:
             checkpoint.save(folder, saved_config, state)
@@ -392,7 +299,7 @@ def run_experiment(
             fn = compiled[n]
             t2 = time.perf_counter()
             states, metrics = fn(states, runs.hps, jnp.int32(done))
-            history.append(_to_host(metrics, runs.num_runs))  # blocks until the chunk is done
+            history.append(to_host(metrics, runs.num_runs))  # blocks until the chunk is done
             t3 = time.perf_counter()
             compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
             chunk_index += 1
@@ -403,11 +310,11 @@ def run_experiment(
             if due and done < num_steps:
                 save(out)
         t1 = time.perf_counter()
-        metrics = _to_device(_concat(history), runs.sharding, runs.padded)
+        metrics = to_device(concat(history), runs.sharding, runs.padded)
         finish = runs.finish_fn().lower(states, metrics, runs.hps).compile()
         t2 = time.perf_counter()
         output = finish(states, metrics, runs.hps)
-        output = _to_host(output, runs.num_runs)
+        output = to_host(output, runs.num_runs)
         compile_s, wall_s = compile_s + t2 - t1, wall_s + time.perf_counter() - t2
     run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s, checkpoint_time_s=saving[0])
     if jax.process_index() != 0:
@@ -436,11 +343,6 @@ def run_experiment(
         overwrite=True, extra={**extra, "checkpoint_time_s": run.checkpoint_time_s}, extra_files=files,
     )  # fmt: skip
     return path, run
-
-
-def _concat(history: list[Any]) -> Any:
-    """Chunks' metrics (leaves (R, L_c, ...)) joined along the step axis."""
-    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *history)
 
 
 def tree_index(tree: Any, i: int) -> Any:
