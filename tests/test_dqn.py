@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synjax import evaluate_run, results
-from synjax.agents import dqn
+from synjax.agents import dqn, td
 from synjax.agents.dqn import DQNConfig
 from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.cli import main
@@ -42,7 +42,7 @@ def test_td_target_terminated_does_not_bootstrap_and_truncated_does():
     reward = jnp.array([1.0, 1.0, 0.5])
     terminated = jnp.array([0.0, 1.0, 0.0])  # row 2 is a truncation: it ends the episode but bootstraps
     next_q = jnp.array([[2.0, 3.0], [5.0, 4.0], [1.0, -1.0]])
-    y = dqn.td_target(reward, terminated, next_q, next_q, 0.9, double_dqn=False)
+    y = td.td_target(reward, terminated, next_q, next_q, 0.9, double_dqn=False)
     np.testing.assert_allclose(y, [1.0 + 0.9 * 3.0, 1.0, 0.5 + 0.9 * 1.0], rtol=1e-6)
 
 
@@ -51,16 +51,16 @@ def test_double_dqn_takes_the_online_argmax_and_the_target_value():
     terminated = jnp.array([0.0, 1.0, 0.0])
     next_q_target = jnp.array([[2.0, 3.0], [5.0, 4.0], [1.0, -1.0]])
     next_q_online = jnp.array([[9.0, 0.0], [0.0, 1.0], [0.0, 7.0]])  # argmax 0, 1, 1
-    y = dqn.td_target(reward, terminated, next_q_target, next_q_online, 0.9, double_dqn=True)
+    y = td.td_target(reward, terminated, next_q_target, next_q_online, 0.9, double_dqn=True)
     np.testing.assert_allclose(y, [1.0 + 0.9 * 2.0, 1.0, 0.5 + 0.9 * -1.0], rtol=1e-6)
-    plain = dqn.td_target(reward, terminated, next_q_target, next_q_online, 0.9, double_dqn=False)
+    plain = td.td_target(reward, terminated, next_q_target, next_q_online, 0.9, double_dqn=False)
     np.testing.assert_allclose(plain, [1.0 + 0.9 * 3.0, 1.0, 0.5 + 0.9 * 1.0], rtol=1e-6)
 
 
 def test_td_loss_huber_and_mse():
     q, y = jnp.array([0.0, 0.0]), jnp.array([0.5, 3.0])
-    np.testing.assert_allclose(dqn.td_loss(q, y, "huber", 1.0), (0.5 * 0.25 + (3.0 - 0.5)) / 2, rtol=1e-6)
-    np.testing.assert_allclose(dqn.td_loss(q, y, "mse", 1.0), (0.25 + 9.0) / 2, rtol=1e-6)
+    np.testing.assert_allclose(td.td_loss(q, y, "huber", 1.0), (0.5 * 0.25 + (3.0 - 0.5)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(td.td_loss(q, y, "mse", 1.0), (0.25 + 9.0) / 2, rtol=1e-6)
 
 
 def _steps(env_id, actions, **params):
@@ -114,19 +114,19 @@ def test_epsilon_schedule_is_linear_then_flat():
 def test_hard_and_polyak_target_updates():
     target, online = {"w": jnp.zeros(3)}, {"w": jnp.full(3, 2.0)}
     # nothing due: unchanged
-    np.testing.assert_array_equal(dqn.target_update(target, online, 1.0, 0)["w"], 0.0)
-    np.testing.assert_array_equal(dqn.target_update(target, online, 1.0, 1)["w"], 2.0)  # hard copy
-    np.testing.assert_array_equal(dqn.target_update(target, online, 1.0, 3)["w"], 2.0)
+    np.testing.assert_array_equal(td.target_update(target, online, 1.0, 0)["w"], 0.0)
+    np.testing.assert_array_equal(td.target_update(target, online, 1.0, 1)["w"], 2.0)  # hard copy
+    np.testing.assert_array_equal(td.target_update(target, online, 1.0, 3)["w"], 2.0)
     # 0.1 * 2 + 0.9 * 0
-    np.testing.assert_allclose(dqn.target_update(target, online, 0.1, 1)["w"], 0.2, rtol=1e-6)
-    two = dqn.target_update(dqn.target_update(target, online, 0.1, 1), online, 0.1, 1)
-    np.testing.assert_allclose(dqn.target_update(target, online, 0.1, 2)["w"], two["w"], rtol=1e-6)
+    np.testing.assert_allclose(td.target_update(target, online, 0.1, 1)["w"], 0.2, rtol=1e-6)
+    two = td.target_update(td.target_update(target, online, 0.1, 1), online, 0.1, 1)
+    np.testing.assert_allclose(td.target_update(target, online, 0.1, 2)["w"], two["w"], rtol=1e-6)
 
 
 def test_crossings_count_target_updates_due():
-    assert int(dqn.crossings(490, 500, 500)) == 1
-    assert int(dqn.crossings(500, 510, 500)) == 0
-    assert int(dqn.crossings(0, 256, 10)) == 25
+    assert int(td.crossings(490, 500, 500)) == 1
+    assert int(td.crossings(500, 510, 500)) == 0
+    assert int(td.crossings(0, 256, 10)) == 25
 
 
 # --------------------------------------------------------------------------------------------- replay
