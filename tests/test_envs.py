@@ -31,7 +31,7 @@ def test_env_ids_lists_all():
 
 
 def test_unknown_name_lists_valid_ids():
-    with pytest.raises(ValueError, match="valid ids: Taxi-v4, ShowerEnv, CartPole-v1"):
+    with pytest.raises(ValueError, match="valid ids: Taxi-v4, ShowerEnv, CartPole-masked-v1, CartPole-v1"):
         envs.make("Taxi-v3")
 
 

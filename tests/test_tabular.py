@@ -12,7 +12,7 @@ from synjax.cli import main as cli_main
 from synjax.envs import taxi
 from synjax.tabular import evaluate, qlearning
 from synjax.tabular import value_iteration as vi
-from synjax.tabular.qlearning import Learner, TabularQConfig
+from synjax.tabular.qlearning import TrainState, TabularQConfig
 
 ENV = taxi.Taxi()
 STARTS = taxi.start_states()
@@ -255,7 +255,7 @@ def test_fused_training_steps_equal_the_plain_update(num_envs):
     obs = qlearning.model_reset(jnp.linspace(0.1, 0.9, n))
     zf, zi = jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32)
     quota = 6
-    out = chunk(Learner(q0, obs, q0[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, quota)
+    out = chunk(TrainState(q0, obs, q0[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, quota)
 
     table = jnp.asarray(qlearning.dynamics_table())
 
@@ -297,14 +297,14 @@ def test_truncation_bootstraps_in_training():
     start = jnp.array([at_g])
     zf, zi = jnp.zeros(1, jnp.float32), jnp.zeros(1, jnp.int32)
     bits = jnp.zeros((1, 1, 2), jnp.uint32)
-    out = chunk(Learner(q, start, q[start], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, 1)
+    out = chunk(TrainState(q, start, q[start], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, 1)
     assert float(out.q[at_g, taxi.DROPOFF]) == pytest.approx(20.0)
     assert float(out.sum_success[0]) == 1.0
     # A move cut by max_steps: target -1 + 0.5 * max q[s'].
     s = int(taxi.encode(2, 2, 0, 1))
     s2 = int(taxi.encode(1, 2, 0, 1))
     q = jnp.zeros((500, 6)).at[s, taxi.NORTH].set(1.0).at[s2, 3].set(8.0)
-    out = chunk(Learner(q, jnp.array([s]), q[jnp.array([s])], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, 1)
+    out = chunk(TrainState(q, jnp.array([s]), q[jnp.array([s])], zi, zf, zi, zf, zf, zf, jnp.int32(0)), bits, 1)
     assert float(out.q[s, taxi.NORTH]) == pytest.approx(-1.0 + 0.5 * 8.0)
     assert float(out.sum_success[0]) == 0.0 and int(out.episode[0]) == 1
 

@@ -157,7 +157,7 @@ def make_q_network(config: DQNConfig, env: Any = None, env_params: Any = None):
 
 
 @struct.dataclass
-class DQNState:
+class TrainState:
     """What one seed's training carries from chunk to chunk."""
 
     params: Any
@@ -217,7 +217,7 @@ def make_train(config: DQNConfig) -> Trainer:
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), target_params, opt_state), loss
 
-    def env_step(s: DQNState, x) -> tuple[DQNState, None]:
+    def env_step(s: TrainState, x) -> tuple[TrainState, None]:
         """One step of every environment; ``x`` = (epsilon, explore_u (n,), random action (n,), keys (n,))."""
         eps, u, random_action, keys = x
         greedy = jnp.argmax(q_fn(s.params, s.obs), axis=-1)
@@ -230,7 +230,7 @@ def make_train(config: DQNConfig) -> Trainer:
             episodes=s.episodes.update(reward, done),
         ), None
 
-    def train_phase(s: DQNState, sample_bits: jax.Array) -> DQNState:
+    def train_phase(s: TrainState, sample_bits: jax.Array) -> TrainState:
         batches = s.buffer.take(sample_bits)  # leaves (G, B, ...)
         carry = (s.params, s.target_params, s.opt_state)
         (params, _, opt_state), losses = jax.lax.scan(gradient_step, carry, batches)
@@ -241,7 +241,7 @@ def make_train(config: DQNConfig) -> Trainer:
             loss_count=s.loss_count + config.gradient_steps,
         )
 
-    def chunk(s: DQNState, c: jax.Array) -> tuple[DQNState, None]:
+    def chunk(s: TrainState, c: jax.Array) -> tuple[TrainState, None]:
         """Chunk ``c`` (a scan counter, the same for every seed, so the ``cond`` below stays a branch)."""
         before = c * config.chunk_steps
         after = before + config.chunk_steps
@@ -258,23 +258,23 @@ def make_train(config: DQNConfig) -> Trainer:
         s = jax.lax.cond(after > config.learning_starts, train_phase, lambda s, _: s, s, r.sample_bits)
         return s, None
 
-    def block(s: DQNState, first_chunk: jax.Array) -> tuple[DQNState, None]:
+    def block(s: TrainState, first_chunk: jax.Array) -> tuple[TrainState, None]:
         """``chunks_per_block`` chunks, then a progress report (cheaper than a ``cond`` in every chunk)."""
         s, _ = jax.lax.scan(chunk, s, first_chunk + jnp.arange(chunks_per_block))
         report((first_chunk + chunks_per_block) * config.chunk_steps, s.episodes.last_return.mean())
         return s, None
 
-    def evaluate(params, key: jax.Array) -> jax.Array:
+    def greedy_return(params, key: jax.Array) -> jax.Array:
         def act(obs, carry):
             return jnp.argmax(q_fn(params, obs), axis=-1), carry
 
         return episode_returns(env, env_params, act, key, config.eval_episodes, max_eval_steps).mean()
 
-    def eval_period(s: DQNState, e: jax.Array):
+    def eval_period(s: TrainState, e: jax.Array):
         s, _ = jax.lax.scan(block, s, e * chunks_per_eval + jnp.arange(blocks) * chunks_per_block)
         key, eval_key = jax.random.split(s.key)
         point = {
-            "eval_return": evaluate(s.params, eval_key),
+            "eval_return": greedy_return(s.params, eval_key),
             "train_return": s.episodes.mean_return(),
             "loss": s.loss_sum / s.loss_count,
             "epsilon": epsilon_at(config, (e + 1) * config.eval_every),
@@ -284,13 +284,13 @@ def make_train(config: DQNConfig) -> Trainer:
         )
         return s, point
 
-    def init(key: jax.Array) -> tuple[DQNState, dict[str, jax.Array]]:
+    def init(key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
         """The state and the metrics of the evaluation point before training."""
         key, net_key, reset_key, eval_key = jax.random.split(key, 4)
         params = init_params(net_key)
         obs, env_state = reset(jax.random.split(reset_key, n), env_params)
         example = ReplayItem(obs[0], jnp.int32(0), jnp.float32(0.0), jnp.float32(0.0), obs[0])
-        s = DQNState(
+        s = TrainState(
             params=params,
             target_params=params,
             opt_state=optimizer.init(params),
@@ -303,7 +303,7 @@ def make_train(config: DQNConfig) -> Trainer:
             loss_count=jnp.int32(0),
         )
         start = {
-            "eval_return": evaluate(params, eval_key),
+            "eval_return": greedy_return(params, eval_key),
             "train_return": jnp.float32(jnp.nan),
             "loss": jnp.float32(jnp.nan),
             "epsilon": epsilon_at(config, 0),

@@ -11,21 +11,22 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from gymnax.environments import spaces
+from gymnax.environments import environment, spaces
 
 
-class ObservationMask:
-    """``env`` with observations ``obs[..., keep]`` (also ``info["final_observation"]``); everything else as
-    ``env`` (gymnax 1.0 interface: auto-reset, six-value ``step``).
+class ObservationMask(environment.Environment):
+    """``env`` with observations ``obs[..., keep]``; dynamics, rewards, time limit and params as ``env``'s. A
+    gymnax ``Environment`` itself (its ``step`` auto-resets and reports ``info["final_observation"]``, masked).
 
     Args:
-      env: a gymnax-style environment with a Box observation space of shape (D,).
+      env: a gymnax environment with a Box observation space of shape (D,).
       make_params: ``(**params) -> env_params`` of ``env`` (validates the fields).
       keep: the observation dimensions to keep.
       name: the environment id.
     """
 
-    def __init__(self, env: Any, make_params: Any, keep: tuple[int, ...], name: str):
+    def __init__(self, env: environment.Environment, make_params: Any, keep: tuple[int, ...], name: str):
+        super().__init__()
         self.env, self._make_params, self.keep, self._name = env, make_params, jnp.asarray(keep), name
 
     @property
@@ -43,16 +44,16 @@ class ObservationMask:
     def num_actions(self) -> int:
         return self.env.num_actions
 
-    def reset(self, key: jax.Array, params: Any = None):
-        obs, state = self.env.reset(key, params)
+    def step_env(self, key: jax.Array, state: Any, action: Any, params: Any):
+        obs, state, reward, terminated, info = self.env.step_env(key, state, action, params)
+        return obs[..., self.keep], state, reward, terminated, info
+
+    def reset_env(self, key: jax.Array, params: Any):
+        obs, state = self.env.reset_env(key, params)
         return obs[..., self.keep], state
 
-    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
-        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        info = dict(info)
-        if "final_observation" in info:
-            info["final_observation"] = info["final_observation"][..., self.keep]
-        return obs[..., self.keep], state, reward, terminated, truncated, info
+    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+        return self.env.is_truncated(state, params)
 
     def observation_space(self, params: Any) -> spaces.Box:
         space = self.env.observation_space(params)
@@ -64,9 +65,17 @@ class ObservationMask:
         return self.env.action_space(params)
 
 
-def masked_cartpole() -> ObservationMask:
+class MaskedCartPole(ObservationMask):
     """``CartPole-masked-v1``: gymnax CartPole-v1 observing (cart position, pole angle) only."""
-    from synjax.envs import registry
 
-    env, _ = registry.make("CartPole-v1")
-    return ObservationMask(env, lambda **p: registry.make("CartPole-v1", **p)[1], (0, 2), "CartPole-masked-v1")
+    def __init__(self):
+        import gymnax
+
+        env, _ = gymnax.make("CartPole-v1")
+        super().__init__(env, self._params, (0, 2), "CartPole-masked-v1")
+
+    @staticmethod
+    def _params(**params: Any) -> Any:
+        from synjax.envs import registry
+
+        return registry.make("CartPole-v1", **params)[1]

@@ -9,13 +9,13 @@ from typing import Any
 import gymnax
 from gymnax.environments import environment
 
-from synjax.envs.masked import masked_cartpole
+from synjax.envs.masked import MaskedCartPole
 from synjax.envs.shower import Shower
 from synjax.envs.taxi import Taxi
 
-#: synjax's own environments: id -> constructor. Each environment has ``make_params(**params)`` that validates.
+#: synjax's own environments: id -> class. Each has ``make_params(**params)`` that validates.
 SYNJAX_ENVS: dict[str, Callable[[], environment.Environment]] = {
-    "Taxi-v4": Taxi, "ShowerEnv": Shower, "CartPole-masked-v1": masked_cartpole,
+    "Taxi-v4": Taxi, "ShowerEnv": Shower, "CartPole-masked-v1": MaskedCartPole,
 }  # fmt: skip
 
 
@@ -37,7 +37,7 @@ def make(name: str, **params: Any) -> tuple[environment.Environment, Any]:
     """Build an environment and its params.
 
     Args:
-      name: ``"Taxi-v4"``, ``"ShowerEnv"`` or any gymnax id (``"CartPole-v1"``, ...), see :func:`env_ids`.
+      name: ``"Taxi-v4"``, ``"ShowerEnv"``, ``"CartPole-masked-v1"`` or any gymnax id (``"CartPole-v1"``, ...), see :func:`env_ids`.
       **params: fields of the environment's ``EnvParams`` to change from the defaults (e.g. ``is_rainy=True``).
     Returns:
       ``(env, env_params)``.

@@ -71,6 +71,18 @@ def input_train(key: jax.Array, config: StdpQConfig) -> jax.Array:
     return encoders.spike_train(key, config.encoding, config.snn_steps, config.input_rate)
 
 
+def simulate(current: jax.Array, config: StdpQConfig) -> neurons.Window:
+    """One window of the action neurons driven by ``current`` (snn_steps, 6), with the config's leak, threshold,
+    reset and lateral inhibition (:func:`synjax.snn.neurons.simulate`)."""
+    return neurons.simulate(
+        current,
+        beta=config.beta,
+        threshold=config.threshold,
+        reset=config.reset,
+        inhibition=config.inhibition,
+    )
+
+
 def decide(key: jax.Array, weights: jax.Array, s: jax.Array, noise_std: jax.Array, config: StdpQConfig):
     """Decision window: the action read out from the action neurons' spikes in state ``s``.
 
@@ -85,13 +97,7 @@ def decide(key: jax.Array, weights: jax.Array, s: jax.Array, noise_std: jax.Arra
     current = encoders.onehot_current(s, input_train(k_in, config), weights)
     if config.exploration == "noise":
         current = current + noise_std * jax.random.normal(k_noise, current.shape, current.dtype)
-    window = neurons.simulate(
-        current,
-        beta=config.beta,
-        threshold=config.threshold,
-        reset=config.reset,
-        inhibition=config.inhibition,
-    )
+    window = simulate(current, config)
     return neurons.spike_count_winner(window), window
 
 
@@ -132,13 +138,7 @@ def learning_window(key, rule, estate, weights, s, action, config: StdpQConfig):
     train = input_train(key, config)
     current = encoders.onehot_current(s, train, weights)
     current = current + config.efference * jax.nn.one_hot(action, taxi.NUM_ACTIONS, dtype=current.dtype)[None]
-    window = neurons.simulate(
-        current,
-        beta=config.beta,
-        threshold=config.threshold,
-        reset=config.reset,
-        inhibition=config.inhibition,
-    )
+    window = simulate(current, config)
     unused = plasticity.no_change(weights)  # window steps make no weight change
 
     def body(state, spikes):
@@ -182,7 +182,7 @@ def plasticity_step(
 # ---------------------------------------------------------------------------------------------- training
 
 
-class Carry(NamedTuple):
+class TrainState(NamedTuple):
     """Training state of one seed between environment steps (scalars unless said).
 
     key: PRNG key. env_state, obs: the Taxi state and its id. weights: (500, 6). estate: the state of
@@ -233,7 +233,7 @@ def make_train(config: StdpQConfig) -> Trainer:
     rule = three_factor_rule(config)
     param_name, sched = config.schedule
 
-    def agent_step(c: Carry, end_episode) -> Carry:
+    def agent_step(c: TrainState, end_episode) -> TrainState:
         """One environment step; a seed that has reached ``end_episode`` episodes is left unchanged."""
         active = c.episode < end_episode
         key, k_decide, k_explore, k_env, k_learn = jax.random.split(c.key, 5)
@@ -250,7 +250,7 @@ def make_train(config: StdpQConfig) -> Trainer:
         delta = td_error(w, s, a, reward, info["final_observation"], terminated, config)
         w, estate = plasticity_step(k_learn, rule, c.estate, w, s, a, greedy, delta, done, config, active)
         ret, length = c.ret + reward, c.length + 1
-        new = Carry(
+        new = TrainState(
             key=key,
             env_state=env_state,
             obs=s_next,
@@ -269,11 +269,11 @@ def make_train(config: StdpQConfig) -> Trainer:
         keep = jax.tree.map(lambda n, o: jnp.where(active, n, o), new._replace(weights=c.weights), c)
         return keep._replace(weights=w)
 
-    def block(c: Carry, end_episode) -> Carry:
+    def block(c: TrainState, end_episode) -> TrainState:
         c, _ = jax.lax.scan(lambda c, _: (agent_step(c, end_episode), None), c, None, length=BLOCK_STEPS)
         return c
 
-    def point(c: Carry, p):
+    def point(c: TrainState, p):
         end_episode = (p + 1) * config.eval_every
         zero_f, zero_i = jnp.float32(0.0), jnp.int32(0)
         c = c._replace(ret_sum=zero_f, len_sum=zero_i, successes=zero_i, finished=zero_i)
@@ -287,13 +287,13 @@ def make_train(config: StdpQConfig) -> Trainer:
         )  # fmt: skip
         return c, metrics
 
-    def init(key: jax.Array) -> tuple[Carry, jax.Array]:
+    def init(key: jax.Array) -> tuple[TrainState, jax.Array]:
         """(carry, evaluation key)."""
         k_init, k_reset, k_train, k_eval = jax.random.split(key, 4)
         w = init_weights(k_init, config)
         s, env_state = env.reset(k_reset, env_params)
         zero_f, zero_i = jnp.float32(0.0), jnp.int32(0)
-        c = Carry(
+        c = TrainState(
             key=k_train,
             env_state=env_state,
             obs=s,

@@ -146,7 +146,7 @@ def update(
 
 
 @struct.dataclass
-class Learner:
+class TrainState:
     """One seed's training state between steps; per-env fields have shape (num_envs,).
 
     q: (500, 6) table; obs: current states; q_obs: (num_envs, 6) = ``q[obs]`` (kept in step with q);
@@ -205,7 +205,7 @@ def make_chunk(config: TabularQConfig):
     env_ids = np.arange(n, dtype=np.int32)
     actions = np.arange(taxi.NUM_ACTIONS, dtype=np.int32)
 
-    def step(c: Learner, bits: jax.Array, quota: jax.Array) -> Learner:
+    def step(c: TrainState, bits: jax.Array, quota: jax.Array) -> TrainState:
         u_select, u_start, u_rain = step_uniforms(bits)
         active = c.episode < quota
         param = exploration_schedule(c.episode * n + env_ids, *sched)
@@ -230,7 +230,7 @@ def make_chunk(config: TabularQConfig):
         finished = end & active
         f = finished.astype(jnp.float32)
         keep = lambda new, old: jnp.where(active, new, old)
-        return Learner(
+        return TrainState(
             q=q,
             obs=keep(nxt, c.obs),
             q_obs=q_nxt if n > 1 else jnp.where(active[:, None], q_nxt, c.q_obs),
@@ -243,7 +243,7 @@ def make_chunk(config: TabularQConfig):
             agent_steps=c.agent_steps + jnp.sum(active.astype(jnp.int32)),
         )
 
-    def chunk(c: Learner, bits: jax.Array, quota: jax.Array) -> Learner:
+    def chunk(c: TrainState, bits: jax.Array, quota: jax.Array) -> TrainState:
         return jax.lax.scan(lambda c, b: (step(c, b, quota), None), c, bits)[0]
 
     return chunk
@@ -283,7 +283,7 @@ def make_train(config: TabularQConfig) -> Trainer:
         return key, jax.random.bits(sub, (config.chunk_steps, n, words), jnp.uint32)
 
     @jax.custom_batching.custom_vmap
-    def run_stretch(c: Learner, key: jax.Array, quota: jax.Array) -> tuple[Learner, jax.Array]:
+    def run_stretch(c: TrainState, key: jax.Array, quota: jax.Array) -> tuple[TrainState, jax.Array]:
         """Chunks of steps until every env has played its episodes up to ``quota``."""
 
         def body(ck):
@@ -329,7 +329,7 @@ def make_train(config: TabularQConfig) -> Trainer:
         q = init(value=config.q_init)
         obs = model_reset(jax.random.uniform(reset_key, (n,)))
         zf, zi = jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32)
-        return Learner(q, obs, q[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0)), train_key, eval_key
+        return TrainState(q, obs, q[obs], zi, zf, zi, zf, zf, zf, jnp.int32(0)), train_key, eval_key
 
     def step(state, p: jax.Array):
         """Evaluation point ``p``: the stretch of episodes up to it, then the exact greedy evaluation."""
