@@ -60,8 +60,8 @@ def read(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
         raise FileNotFoundError(f"--resume {folder}: no such folder")
     if not path.is_file():
         raise FileNotFoundError(
-            f"--resume {folder}: no {FILE} in it (a run writes one every checkpoint_every updates, on Ctrl-C "
-            "and at the end)"
+            f"--resume {folder}: no {FILE} in it (a run writes one while it trains, every --checkpoint-every "
+            "chunks or updates, and on SIGTERM or Ctrl-C; a finished JAX-environment run keeps only its results)"
         )
     try:
         payload = serialization.msgpack_restore(path.read_bytes())

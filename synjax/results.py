@@ -4,7 +4,8 @@ Layout of ``out/``::
 
     config.json    everything needed to rerun (experiment name, every config field, synjax/jax versions)
     metrics.csv    one row per (seed, evaluation point): seed, step, then one column per metric
-    summary.json   experiment, num_seeds, wall_time_s, compile_time_s, steps_per_s, final{metric: stats}
+    summary.json   experiment, num_seeds, wall_time_s, compile_time_s, total_steps, steps_per_s,
+                   final{metric: stats} (and checkpoint_time_s for the checkpointed runs)
     curves.png     per-seed faint lines, mean and 95% interval of every metric
     params.msgpack every seed's trained parameters (leading axis = seed), loaded by :func:`load_params`
     ...            experiment-specific files (q_values.npy, pictures)

@@ -1,8 +1,9 @@
 """Proximal Policy Optimization (Schulman et al. 2017) as a pure ``train(key)``; ``synjax ppo``.
 
-``make_train(config)`` returns ``train(key) -> TrainOutput``, jittable and vmappable over seeds (the runner
-does both). The loss and the epochs x minibatches update are plain functions of an ``apply(params, obs)``
-network function, importable without the JAX-environment rollout (the Gymnasium host loop reuses them).
+``make_train(config)`` returns a :class:`synjax.trainer.Trainer` (``train(key) -> TrainOutput`` when called),
+jittable and vmappable over seeds (the runner does both). The loss and the epochs x minibatches update are plain
+functions of an ``apply(params, carry, obs, reset)`` network function (:mod:`synjax.agents.policy`), importable
+without the JAX-environment rollout (the Gymnasium host loop reuses them).
 """
 
 from __future__ import annotations

@@ -174,7 +174,13 @@ def minibatches(batch: Batch, key: jax.Array, num_minibatches: int) -> Batch:
     loss). Sequences: ``(M, T, N / M, ...)`` groups of environments (carry ``(M, N / M, ...)``), time kept.
     """
     if batch.is_sequence:
-        idx = minibatch_indices(key, batch.first.shape[1], num_minibatches)
+        n = batch.first.shape[1]
+        if n % num_minibatches:
+            raise ValueError(
+                f"num_minibatches={num_minibatches} is invalid: must be a divisor of num_envs = {n} (a stateful "
+                "network trains on whole environment sequences)"
+            )
+        idx = minibatch_indices(key, n, num_minibatches)
         seq = lambda x: jnp.moveaxis(x[:, idx], 1, 0)  # (T, M, size, ...) -> (M, T, size, ...)
         fields = {k: seq(getattr(batch, k)) for k in ("obs", "action", "log_prob", "value", "advantage",
                                                        "returns", "first")}  # fmt: skip
