@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import numbers
 import typing
@@ -86,9 +87,10 @@ def field_checks(config_type: type) -> tuple[tuple[str, tuple[Check, ...], bool]
 
     meta: dict[str, list[Any]] = {}
     for klass in reversed(config_type.__mro__):
-        if dataclasses.is_dataclass(klass) and "__annotations__" in klass.__dict__:
+        own = inspect.get_annotations(klass)
+        if dataclasses.is_dataclass(klass) and own:
             hints = typing.get_type_hints(klass, include_extras=True)
-            for name in klass.__dict__["__annotations__"]:
+            for name in own:
                 meta.setdefault(name, []).extend(getattr(hints.get(name), "__metadata__", ()))
     out = []
     for f in dataclasses.fields(config_type):

@@ -15,14 +15,14 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from synjax import results
-from synjax.experiment import require
+from synjax.checks import at_least, check_fields, require
 from synjax.results import config_from_dict
 
 
@@ -133,13 +133,14 @@ class EvalConfig:
     """
 
     run: str = ""
-    episodes: int = 10
-    seed: int = 0
+    episodes: Annotated[int, at_least(1)] = 10
+    seed: Annotated[int, at_least(0)] = 0
     render: bool = False
-    seed_index: int = 0
-    max_render_steps: int = 200
+    seed_index: Annotated[int, at_least(0)] = 0
+    max_render_steps: Annotated[int, at_least(1)] = 200
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.run:
             path = Path(self.run)
             require(
@@ -155,10 +156,6 @@ class EvalConfig:
                 self.run,
                 f"a run of an experiment with saved policies ({', '.join(BUILDERS)}), not {experiment!r}",
             )
-        require(self.episodes >= 1, "episodes", self.episodes, "an integer >= 1")
-        require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
-        require(self.seed_index >= 0, "seed_index", self.seed_index, "an integer >= 0")
-        require(self.max_render_steps >= 1, "max_render_steps", self.max_render_steps, "an integer >= 1")
 
 
 def load_policy(run_dir: str | Path) -> tuple[Policy, Any, dict[str, Any]]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
 from synjax import envs
+from synjax.checks import at_least, require
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, require, run_experiment
+from synjax.experiment import RunConfig, run_experiment
 from synjax.progress import report
 from synjax.trainer import Trainer, TrainOutput
 
@@ -33,15 +35,13 @@ class RolloutConfig(RunConfig):
 
     num_seeds: int = 1
     env: str = "Taxi-v4"
-    num_envs: int = 1024
+    num_envs: Annotated[int, at_least(1)] = 1024
     steps: int = 1000
-    num_points: int = 10
+    num_points: Annotated[int, at_least(1)] = 10
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.env in envs.env_ids(), "env", self.env, f"one of {', '.join(envs.env_ids())}")
-        require(self.num_envs >= 1, "num_envs", self.num_envs, "an integer >= 1")
-        require(self.num_points >= 1, "num_points", self.num_points, "an integer >= 1")
         require(
             self.steps >= self.num_points and self.steps % self.num_points == 0,
             "steps",

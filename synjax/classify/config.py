@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
-from synjax.checks import require
+from synjax.checks import Check, above, at_least, in_range, one_of, require
 from synjax.classify import datasets
 from synjax.classify.model import ENCODINGS, LOSSES, READOUTS, SPIKING_ONLY
 from synjax.experiment import RunConfig
 from synjax.snn.spyx_neurons import KINDS, NEURONS, SURROGATES
+
+DECAY = in_range(0.0, 1.0, allowed="a decay in [0, 1]")
+LAYERS = Check(lambda v: len(v) >= 1 and all(h >= 1 for h in v), "one or more layer sizes, each >= 1")
 
 
 def parse_classes(classes: str, num_classes: int = 10) -> tuple[int, ...]:
@@ -51,37 +55,31 @@ class ClassifyConfig(RunConfig):
         its own input spikes, so rate-coded evaluation numbers depend on it too).
     """
 
-    dataset: str = "digits"
+    dataset: Annotated[str, one_of(*datasets.DATASETS)] = "digits"
     classes: str = "0,1"
-    data_dir: str = ""
+    data_dir: Annotated[str, Check(lambda v: not v or Path(v).is_dir(), "an existing folder or ''")] = ""
     download: bool = True
-    hidden: tuple[int, ...] = (1000,)
-    neuron: str = "LIF"
-    output: str = "LIF"
-    beta: float = 0.95
-    alpha: float = 0.9
-    gamma: float = 0.9
-    threshold: float = 1.0
+    hidden: Annotated[tuple[int, ...], LAYERS] = (1000,)
+    neuron: Annotated[str, one_of(*NEURONS)] = "LIF"
+    output: Annotated[str, one_of(*KINDS)] = "LIF"
+    beta: Annotated[float, DECAY] = 0.95
+    alpha: Annotated[float, DECAY] = 0.9
+    gamma: Annotated[float, DECAY] = 0.9
+    threshold: Annotated[float, above(0.0, "a number > 0")] = 1.0
     train_decay: bool = False
-    surrogate: str = "arctan"
-    surrogate_k: float = 0.0
-    time_steps: int = 25
-    encoding: str = "direct"
-    loss: str = "membrane_ce"
-    readout: str = "spike_count"
-    batch_size: int = 128
-    epochs: int = 10
-    lr: float = 5e-4
-    eval_batch_size: int = 1000
+    surrogate: Annotated[str, one_of(*SURROGATES)] = "arctan"
+    surrogate_k: Annotated[float, at_least(0.0, "a number >= 0 (0: the default)")] = 0.0
+    time_steps: Annotated[int, at_least(1)] = 25
+    encoding: Annotated[str, one_of(*ENCODINGS)] = "direct"
+    loss: Annotated[str, one_of(*LOSSES)] = "membrane_ce"
+    readout: Annotated[str, one_of(*READOUTS)] = "spike_count"
+    batch_size: Annotated[int, at_least(1)] = 128
+    epochs: Annotated[int, at_least(1)] = 10
+    lr: Annotated[float, above(0.0, "a number > 0")] = 5e-4
+    eval_batch_size: Annotated[int, at_least(1)] = 1000
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(
-            self.dataset in datasets.DATASETS,
-            "dataset",
-            self.dataset,
-            f"one of {', '.join(datasets.DATASETS)}",
-        )
         size = datasets.DATASETS[self.dataset]
         allowed = f"'all' or at least 2 distinct comma-separated labels in 0..{size - 1} ({self.dataset})"
         try:
@@ -90,30 +88,6 @@ class ClassifyConfig(RunConfig):
             labels = ()
         ok = len(labels) >= 2 and len(set(labels)) == len(labels) and all(0 <= c < size for c in labels)
         require(ok, "classes", self.classes, allowed)
-        require(
-            not self.data_dir or Path(self.data_dir).is_dir(),
-            "data_dir",
-            self.data_dir,
-            "an existing folder or ''",
-        )
-        require(
-            len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
-            "hidden",
-            self.hidden,
-            "one or more layer sizes, each >= 1",
-        )
-        require(self.neuron in NEURONS, "neuron", self.neuron, f"one of {', '.join(NEURONS)}")
-        require(self.output in KINDS, "output", self.output, f"one of {', '.join(KINDS)}")
-        for name in ("beta", "alpha", "gamma"):
-            value = getattr(self, name)
-            require(0.0 <= value <= 1.0, name, value, "a decay in [0, 1]")
-        require(self.threshold > 0, "threshold", self.threshold, "a number > 0")
-        require(self.surrogate in SURROGATES, "surrogate", self.surrogate, f"one of {', '.join(SURROGATES)}")
-        require(self.surrogate_k >= 0, "surrogate_k", self.surrogate_k, "a number >= 0 (0: the default)")
-        require(self.time_steps >= 1, "time_steps", self.time_steps, "an integer >= 1")
-        require(self.encoding in ENCODINGS, "encoding", self.encoding, f"one of {', '.join(ENCODINGS)}")
-        require(self.loss in LOSSES, "loss", self.loss, f"one of {', '.join(LOSSES)}")
-        require(self.readout in READOUTS, "readout", self.readout, f"one of {', '.join(READOUTS)}")
         if self.output == "LI":
             spiking = [v for v in (self.loss, self.readout) if v in SPIKING_ONLY]
             require(
@@ -122,10 +96,6 @@ class ClassifyConfig(RunConfig):
                 self.output,
                 f"a spiking neuron when loss/readout is {', '.join(spiking)} (LI emits no spikes)",
             )
-        require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
-        require(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
-        require(self.lr > 0, "lr", self.lr, "a number > 0")
-        require(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
 
     @property
     def class_list(self) -> tuple[int, ...]:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from synjax.checks import require
 from synjax.classify import datasets
 from synjax.classify.config import ClassifyConfig
 from synjax.classify.train import load_data, make_train, restore_model
-from synjax.experiment import TrainOutput, require, run_experiment
+from synjax.experiment import TrainOutput, run_experiment
 
 EXPERIMENT = "snn-classify"
 

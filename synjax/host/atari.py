@@ -10,8 +10,9 @@ repeated that 4 more times, so an action lasts 16 frames; stepped with SB3's wra
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from synjax.experiment import require
+from synjax.checks import at_least, in_range
 from synjax.host import envs
 from synjax.host.experiment import run_host
 from synjax.host.loop import HostConfig
@@ -38,28 +39,20 @@ class AtariConfig(HostConfig):
     """
 
     game: str = "breakout"
-    frame_skip: int = 4
-    sticky: float = 0.0
-    noop_max: int = 30
-    frame_stack: int = 4
+    frame_skip: Annotated[int, at_least(1)] = 4
+    sticky: Annotated[float, in_range(0.0, 1.0, high_open=True, allowed="a probability in [0, 1)")] = 0.0
+    noop_max: Annotated[int, at_least(0)] = 30
+    frame_stack: Annotated[int, at_least(1)] = 4
     episodic_life: bool = True
     clip_reward: bool = True
-    max_frames: int = 108_000
-    eval_max_frames: int = 108_000
-    num_threads: int = 0
-    action_repeat: int = 1
+    max_frames: Annotated[int, at_least(1)] = 108_000
+    eval_max_frames: Annotated[int, at_least(1)] = 108_000
+    num_threads: Annotated[int, at_least(0, "an integer >= 0 (0 = one per core)")] = 0
+    action_repeat: Annotated[int, at_least(1)] = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         envs.check_game(self.game)
-        require(self.frame_skip >= 1, "frame_skip", self.frame_skip, "an integer >= 1")
-        require(0 <= self.sticky < 1, "sticky", self.sticky, "a probability in [0, 1)")
-        require(self.noop_max >= 0, "noop_max", self.noop_max, "an integer >= 0")
-        require(self.frame_stack >= 1, "frame_stack", self.frame_stack, "an integer >= 1")
-        require(self.max_frames >= 1, "max_frames", self.max_frames, "an integer >= 1")
-        require(self.eval_max_frames >= 1, "eval_max_frames", self.eval_max_frames, "an integer >= 1")
-        require(self.action_repeat >= 1, "action_repeat", self.action_repeat, "an integer >= 1")
-        require(self.num_threads >= 0, "num_threads", self.num_threads, "an integer >= 0 (0 = one per core)")
 
 
 def settings(config: AtariConfig, evaluation: bool = False) -> envs.AtariSettings:

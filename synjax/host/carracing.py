@@ -7,8 +7,9 @@ Gaussian head, samples clipped to the action box) or, with ``--no-continuous``, 
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from synjax.experiment import require
+from synjax.checks import at_least, in_range, one_of
 from synjax.host import envs
 from synjax.host.experiment import run_host
 from synjax.host.loop import HostConfig
@@ -28,16 +29,9 @@ class CarRacingConfig(HostConfig):
     """
 
     continuous: bool = True
-    size: int = 84
-    frame_stack: int = 4
-    vectorization: str = "async"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(36 <= self.size <= 96, "size", self.size, "an integer in [36, 96]")
-        require(self.frame_stack >= 1, "frame_stack", self.frame_stack, "an integer >= 1")
-        require(self.vectorization in VECTORIZATION, "vectorization", self.vectorization,
-                f"one of {', '.join(VECTORIZATION)}")  # fmt: skip
+    size: Annotated[int, in_range(36, 96, allowed="an integer in [36, 96]")] = 84
+    frame_stack: Annotated[int, at_least(1)] = 4
+    vectorization: Annotated[str, one_of(*VECTORIZATION)] = "async"
 
 
 def make_env(config: CarRacingConfig, num_envs: int, evaluation: bool) -> envs.CarRacingEnv:

@@ -14,11 +14,10 @@ A time limit's cut (``truncated``) is bootstrapped on the host with the critic's
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +29,11 @@ from synjax.agents.cnn import ConvActorCritic
 from synjax.agents.config import RolloutBudget
 from synjax.agents.evaluation import deterministic_action
 from synjax.agents.rollout import Batch, gae, minibatch_indices
-from synjax.experiment import RunConfig, require
+from synjax.checks import above, at_least, finite, in_range, one_of, require
+from synjax.experiment import RunConfig
 from synjax.host.envs import HostEnv
 
-ALGOS = {a.name: a for a in (a2c.ALGORITHM, ppo.ALGORITHM)}
+ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,67 +60,42 @@ class HostConfig(RunConfig, RolloutBudget):
     """
 
     num_seeds: int = 1
-    algo: str = "a2c"
-    total_timesteps: int = 100_000
-    num_envs: int = 4
-    num_steps: int = 5
-    lr: float = 7e-4
+    algo: Annotated[str, one_of(*ALGOS)] = "a2c"
+    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 4
+    num_steps: Annotated[int, at_least(1)] = 5
+    lr: Annotated[float, above(0.0)] = 7e-4
     anneal_lr: bool = False
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    gamma: Annotated[float, in_range(0.0, 1.0)] = 0.99
+    gae_lambda: Annotated[float, in_range(0.0, 1.0)] = 1.0
+    ent_coef: Annotated[float, at_least(0.0)] = 0.0
+    vf_coef: Annotated[float, at_least(0.0)] = 0.5
+    max_grad_norm: Annotated[float, above(0.0)] = 0.5
     norm_adv: bool = False
-    update_epochs: int = 4
+    update_epochs: Annotated[int, at_least(1)] = 4
     num_minibatches: int = 4
-    clip_eps: float = 0.1
+    clip_eps: Annotated[float, above(0.0)] = 0.1
     anneal_clip: bool = False
-    vf_clip: float = 0.0
-    optimizer: str = "rmsprop"
-    rms_alpha: float = 0.99
-    opt_eps: float = 1e-5
-    log_std_init: float = 0.0
-    features: int = 512
-    log_every: int = 100
+    vf_clip: Annotated[float, at_least(0.0)] = 0.0
+    optimizer: Annotated[str, one_of(*a2c.OPTIMIZERS)] = "rmsprop"
+    rms_alpha: Annotated[float, in_range(0.0, 1.0, low_open=True, high_open=True)] = 0.99
+    opt_eps: Annotated[float, above(0.0)] = 1e-5
+    log_std_init: Annotated[float, finite("a finite float")] = 0.0
+    features: Annotated[int, at_least(1)] = 512
+    log_every: Annotated[int, at_least(1)] = 100
     checkpoint_every: int = 1000
-    eval_episodes: int = 10
+    eval_episodes: Annotated[int, at_least(0, "an integer >= 0 (0 = no evaluation)")] = 10
     eval_deterministic: bool = False
     gif: bool = True
-    resume: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.algo in ALGOS, "algo", self.algo, f"one of {', '.join(ALGOS)}")
-        for name in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "features", "log_every"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
         if self.algo == "ppo":
             require(
                 self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,
                 "num_minibatches", self.num_minibatches,
                 f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}",
             )  # fmt: skip
-        for name in ("lr", "max_grad_norm", "clip_eps", "opt_eps"):
-            require(getattr(self, name) > 0, name, getattr(self, name), "a float > 0")
-        for name in ("gamma", "gae_lambda"):
-            require(0 <= getattr(self, name) <= 1, name, getattr(self, name), "a float in [0, 1]")
-        for name in ("ent_coef", "vf_coef", "vf_clip"):
-            require(getattr(self, name) >= 0, name, getattr(self, name), "a float >= 0")
-        require(0 < self.rms_alpha < 1, "rms_alpha", self.rms_alpha, "a float in (0, 1)")
-        require(
-            self.optimizer in a2c.OPTIMIZERS,
-            "optimizer",
-            self.optimizer,
-            f"one of {', '.join(a2c.OPTIMIZERS)}",
-        )
-        require(math.isfinite(self.log_std_init), "log_std_init", self.log_std_init, "a finite float")
-        require(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every, "an integer >= 0")
-        require(
-            self.eval_episodes >= 0,
-            "eval_episodes",
-            self.eval_episodes,
-            "an integer >= 0 (0 = no evaluation)",
-        )
 
 
 class Agent:

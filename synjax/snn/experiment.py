@@ -25,24 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from synjax.experiment import run_experiment
 from synjax.snn.stdp_q import StdpQConfig, make_train
-from synjax.tabular.experiment import count_agent_steps, summary_extras, write_extra_files
+from synjax.tabular.experiment import run_taxi_agent
 
 
 def run(config: StdpQConfig):
     """Train every seed, write the results folder, return ``(path, SweepRun)``."""
-    path, sweep = run_experiment(
-        "stdp-q",
-        config,
-        make_train,
-        progress_total=config.num_episodes,
-        progress_unit_metric="greedy_return",
-        steps_per_seed=count_agent_steps,
-        extra_summary=lambda o: summary_extras(config, o, target_return=config.target_return),
-        extra_files=lambda stage, o: write_extra_files(stage, o, title=f"stdp-q ({config.rule})"),
+    return run_taxi_agent(
+        "stdp-q", config, make_train, title=f"stdp-q ({config.rule})", target_return=config.target_return
     )
-    return path, sweep
 
 
 TUNED = StdpQConfig()

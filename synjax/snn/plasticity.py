@@ -268,32 +268,18 @@ def max_potentiation(a_plus: float, tau_plus: float, num_steps: int) -> float:
     return a_plus * sum(sum(d**k for k in range(t + 1)) for t in range(num_steps))
 
 
-def modulated_change(
-    modulator: jax.Array,
-    eligibility: jax.Array,
-    weights: jax.Array,
-    eta: float,
-    bounds: Bounds = "hard",
-    w_min: float = -1.0,
-    w_max: float = 1.0,
-) -> jax.Array:
-    """The three-factor weight change ``eta * modulator * eligibility`` under ``bounds`` (shaped like weights)."""
+def modulated_terms(modulator: jax.Array, eligibility: jax.Array, weights: jax.Array, eta: float):
+    """(potentiation, depression) of the three-factor change ``eta * modulator * eligibility``: its positive and
+    negative parts, shaped like ``weights``, for :func:`bounded_change` or :func:`bounded_weights`."""
     change = eta * jnp.asarray(modulator, weights.dtype) * eligibility
-    return bounded_change(jnp.maximum(change, 0.0), jnp.maximum(-change, 0.0), weights, bounds, w_min, w_max)
+    return jnp.maximum(change, 0.0), jnp.maximum(-change, 0.0)
 
 
-def modulated_weights(
-    modulator: jax.Array,
-    eligibility: jax.Array,
-    weights: jax.Array,
-    eta: float,
-    bounds: Bounds = "hard",
-    w_min: float = -1.0,
-    w_max: float = 1.0,
-) -> jax.Array:
-    """The weights after :func:`modulated_change` (exactly inside the bounds)."""
-    change = eta * jnp.asarray(modulator, weights.dtype) * eligibility
-    return bounded_weights(jnp.maximum(change, 0.0), jnp.maximum(-change, 0.0), weights, bounds, w_min, w_max)
+def tag_step(state, signals: Signals, d_plus, d_minus, a_plus, a_minus):
+    """A time step of an R-STDP window: ``state`` (any NamedTuple with ``traces`` and ``tag``) with the pair
+    terms of ``signals.pre`` and ``signals.post`` (:func:`pair_terms`) added to its tag."""
+    pot, dep, traces = pair_terms(state.traces, signals.pre, signals.post, d_plus, d_minus, a_plus, a_minus)
+    return state._replace(traces=traces, tag=state.tag + pot - dep)
 
 
 def fold_tag(e: jax.Array, tag: jax.Array, trace: Trace, eligibility_max: float | None) -> jax.Array:
@@ -358,13 +344,11 @@ def reward_modulated_stdp(
 
     def update(dw, state: RSTDPState, weights, signals: Signals):
         if signals.pre is not None:
-            pot, dep, traces = pair_terms(
-                state.traces, signals.pre, signals.post, d_plus, d_minus, a_plus, a_minus
-            )
-            state = RSTDPState(traces, state.tag + pot - dep, state.eligibility)
+            state = tag_step(state, signals, d_plus, d_minus, a_plus, a_minus)
         if signals.modulator is not None:
             e = fold_tag(state.eligibility * d_e, tag_scale * state.tag, trace, eligibility_max)
-            dw = dw + modulated_change(signals.modulator, e, weights, eta, bounds, w_min, w_max)
+            pot, dep = modulated_terms(signals.modulator, e, weights, eta)
+            dw = dw + bounded_change(pot, dep, weights, bounds, w_min, w_max)
             state = RSTDPState(jax.tree.map(jnp.zeros_like, state.traces), jnp.zeros_like(state.tag), e)
         return dw, state
 

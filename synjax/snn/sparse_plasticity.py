@@ -22,13 +22,14 @@ from synjax.snn.plasticity import (
     Signals,
     Trace,
     TraceState,
+    bounded_change,
+    bounded_weights,
     check_stdp,
     check_three_factor,
     decay_factor,
     fold_tag,
-    modulated_change,
-    modulated_weights,
-    pair_terms,
+    modulated_terms,
+    tag_step,
     zero_traces,
 )
 
@@ -145,22 +146,21 @@ def sparse_reward_modulated_stdp(
     def apply(state: SparseRSTDPState, modulator, weights):
         c = state.eligibility
         cached = weights.at[c.rows].get(mode="fill", fill_value=0.0)
-        new = modulated_weights(modulator, c.values, cached, eta, bounds, w_min, w_max)
+        pot, dep = modulated_terms(modulator, c.values, cached, eta)
+        new = bounded_weights(pot, dep, cached, bounds, w_min, w_max)
         return weights.at[c.rows].set(new, mode="drop")
 
     def update(dw, state: SparseRSTDPState, weights, signals: Signals):
         if signals.pre is not None:
-            pot, dep, traces = pair_terms(
-                state.traces, signals.pre, signals.post, d_plus, d_minus, a_plus, a_minus
-            )
-            state = SparseRSTDPState(traces, state.tag + pot - dep, state.eligibility)
+            state = tag_step(state, signals, d_plus, d_minus, a_plus, a_minus)
         if signals.modulator is not None:
             if signals.row is None:
                 raise ValueError("signals.row is None: a sparse rule's modulation step needs the active row")
             state = fold(state, signals.row)
             c = state.eligibility
             cached = weights.at[c.rows].get(mode="fill", fill_value=0.0)
-            change = modulated_change(signals.modulator, c.values, cached, eta, bounds, w_min, w_max)
+            pot, dep = modulated_terms(signals.modulator, c.values, cached, eta)
+            change = bounded_change(pot, dep, cached, bounds, w_min, w_max)
             dw = dw.at[c.rows].add(change, mode="drop")
         return dw, state
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
+from synjax.checks import above, at_least, finite, in_range, one_of, require
 from synjax.envs import taxi
-from synjax.experiment import RunConfig, require
 from synjax.snn import encoders, neurons, plasticity
+from synjax.tabular.config import DECAY, POSITIVE, UNIT, TaxiAgentConfig
 
 Rule = Literal["rstdp", "td_only", "original"]
 Exploration = Literal["epsilon", "noise"]
 RULES: tuple[str, ...] = ("rstdp", "td_only", "original")
-EXPLORATIONS: tuple[str, ...] = ("epsilon", "noise")
+NONNEGATIVE = in_range(0.0, math.inf, high_open=True, allowed="a finite number >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
-class StdpQConfig(RunConfig):
+class StdpQConfig(TaxiAgentConfig):
     """The spiking STDP + Q hybrid on Taxi-v4. Defaults = preset ``tuned``.
 
     Attributes:
@@ -51,86 +52,48 @@ class StdpQConfig(RunConfig):
       target_return: ``reached_target`` = final greedy return >= this (the issue's 7.5).
     """
 
+    schedules: ClassVar[dict[str, tuple[str, str]]] = {
+        "epsilon": ("epsilon", "epsilon"),
+        "noise": ("noise_std", "noise"),
+    }
+
     num_seeds: int = 16
-    rule: Rule = "rstdp"
-    num_episodes: int = 10_000
-    max_steps: int = 100
-    gamma: float = 0.95
-    reward_scale: float = 0.05
-    is_rainy: bool = False
-    rainy_probability: float = 0.8
-    eta: float = 0.5
-    tau_e: float = 0.5
-    trace: plasticity.Trace = "accumulate"
-    eligibility_max: float = 1.0
-    original_lr: float = 0.002
-    a_plus: float = 1.0
-    a_minus: float = 0.5
-    tau_plus: float = 5.0
-    tau_minus: float = 5.0
-    w_min: float = -1.0
-    w_max: float = 1.0
+    rule: Annotated[Rule, one_of(*RULES)] = "rstdp"
+    reward_scale: Annotated[float, POSITIVE] = 0.05
+    eta: Annotated[float, NONNEGATIVE] = 0.5
+    tau_e: Annotated[float, NONNEGATIVE] = 0.5
+    trace: Annotated[plasticity.Trace, one_of(*plasticity.TRACES)] = "accumulate"
+    eligibility_max: Annotated[float, above(0.0, "a number > 0")] = 1.0
+    original_lr: Annotated[float, NONNEGATIVE] = 0.002
+    a_plus: Annotated[float, NONNEGATIVE, above(0.0, "a number > 0 (it normalizes the tag)")] = 1.0
+    a_minus: Annotated[float, NONNEGATIVE] = 0.5
+    tau_plus: Annotated[float, NONNEGATIVE] = 5.0
+    tau_minus: Annotated[float, NONNEGATIVE] = 5.0
+    w_min: Annotated[float, finite()] = -1.0
+    w_max: Annotated[float, finite()] = 1.0
     w_init_low: float = 0.0
     w_init_high: float = 0.01
-    bounds: plasticity.Bounds = "hard"
-    snn_steps: int = 10
-    encoding: encoders.Encoding = "regular"
-    input_rate: float = 1.0
-    beta: float = 0.9
-    threshold: float = 1.0
-    reset: neurons.Reset = "subtract"
-    inhibition: float = 2.0
-    efference: float = 2.0
+    bounds: Annotated[plasticity.Bounds, one_of("hard", "soft")] = "hard"
+    snn_steps: Annotated[int, at_least(1)] = 10
+    encoding: Annotated[encoders.Encoding, one_of(*encoders.ENCODINGS)] = "regular"
+    input_rate: Annotated[
+        float, in_range(0.0, 1.0, low_open=True, allowed="spikes per time step in (0, 1]")
+    ] = 1.0
+    beta: Annotated[float, UNIT] = 0.9
+    threshold: Annotated[float, POSITIVE] = 1.0
+    reset: Annotated[neurons.Reset, one_of(*neurons.RESETS)] = "subtract"
+    inhibition: Annotated[float, NONNEGATIVE] = 2.0
+    efference: Annotated[float, NONNEGATIVE] = 2.0
     exploration: Exploration = "epsilon"
-    epsilon_start: float = 1.0
     epsilon_decay: float = 0.998
-    epsilon_end: float = 0.01
-    noise_start: float = 0.5
-    noise_decay: float = 0.998
-    noise_end: float = 0.0
+    noise_start: Annotated[float, NONNEGATIVE] = 0.5
+    noise_decay: Annotated[float, DECAY] = 0.998
+    noise_end: Annotated[float, NONNEGATIVE] = 0.0
     eval_every: int = 200
-    eval_max_steps: int = 200
-    sampled_eval_episodes: int = 1000
-    solve_margin: float = 0.5
     target_return: float = 7.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.rule in RULES, "rule", self.rule, f"one of {', '.join(RULES)}")
-        require(self.num_episodes >= 1, "num_episodes", self.num_episodes, "an integer >= 1")
-        require(self.max_steps >= 1, "max_steps", self.max_steps, "an integer >= 1")
-        require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
-        require(
-            self.reward_scale > 0 and math.isfinite(self.reward_scale),
-            "reward_scale",
-            self.reward_scale,
-            "a finite number > 0",
-        )
-        require(
-            0.0 <= self.rainy_probability <= 1.0, "rainy_probability", self.rainy_probability, "in [0, 1]"
-        )
-        for name in (
-            "eta",
-            "tau_e",
-            "original_lr",
-            "a_plus",
-            "a_minus",
-            "tau_plus",
-            "tau_minus",
-            "inhibition",
-            "efference",
-            "noise_start",
-            "noise_end",
-        ):
-            value = getattr(self, name)
-            require(value >= 0 and math.isfinite(value), name, value, "a finite number >= 0")
-        require(self.a_plus > 0, "a_plus", self.a_plus, "a number > 0 (it normalizes the tag)")
-        require(
-            self.trace in plasticity.TRACES, "trace", self.trace, f"one of {', '.join(plasticity.TRACES)}"
-        )
-        require(self.eligibility_max > 0, "eligibility_max", self.eligibility_max, "a number > 0")
-        require(math.isfinite(self.w_min), "w_min", self.w_min, "a finite number")
-        require(math.isfinite(self.w_max), "w_max", self.w_max, "a finite number")
         require(self.w_min < self.w_max, "w_min", self.w_min, f"< w_max={self.w_max}")
         require(
             self.w_min <= self.w_init_low <= self.w_init_high <= self.w_max,
@@ -139,49 +102,12 @@ class StdpQConfig(RunConfig):
             f"w_min <= w_init_low <= w_init_high={self.w_init_high} <= w_max (weights in [{self.w_min}, "
             f"{self.w_max}])",
         )
-        require(self.bounds in ("hard", "soft"), "bounds", self.bounds, "'hard' or 'soft'")
-        require(self.snn_steps >= 1, "snn_steps", self.snn_steps, "an integer >= 1")
-        require(
-            self.encoding in encoders.ENCODINGS,
-            "encoding",
-            self.encoding,
-            f"one of {', '.join(encoders.ENCODINGS)}",
-        )
-        require(0.0 < self.input_rate <= 1.0, "input_rate", self.input_rate, "spikes per time step in (0, 1]")
-        require(0.0 <= self.beta <= 1.0, "beta", self.beta, "in [0, 1]")
-        require(
-            self.threshold > 0 and math.isfinite(self.threshold),
-            "threshold",
-            self.threshold,
-            "a finite number > 0",
-        )
-        require(self.reset in neurons.RESETS, "reset", self.reset, f"one of {', '.join(neurons.RESETS)}")
-        require(
-            self.exploration in EXPLORATIONS,
-            "exploration",
-            self.exploration,
-            f"one of {', '.join(EXPLORATIONS)}",
-        )
-        for name in ("epsilon_start", "epsilon_end"):
-            value = getattr(self, name)
-            require(0.0 <= value <= 1.0, name, value, "a probability in [0, 1]")
-        for name in ("epsilon_decay", "noise_decay"):
-            value = getattr(self, name)
-            require(0.0 < value <= 1.0, name, value, "in (0, 1]")
         require(
             self.eval_every >= 1 and self.num_episodes % self.eval_every == 0,
             "eval_every",
             self.eval_every,
             f"a positive divisor of num_episodes={self.num_episodes}",
         )
-        require(self.eval_max_steps >= 1, "eval_max_steps", self.eval_max_steps, "an integer >= 1")
-        require(
-            self.sampled_eval_episodes >= 1,
-            "sampled_eval_episodes",
-            self.sampled_eval_episodes,
-            "an integer >= 1",
-        )
-        require(self.solve_margin >= 0.0, "solve_margin", self.solve_margin, "a number >= 0")
 
     @property
     def env_params(self) -> taxi.EnvParams:
@@ -191,10 +117,3 @@ class StdpQConfig(RunConfig):
             is_rainy=self.is_rainy,
             rainy_probability=self.rainy_probability,
         )
-
-    @property
-    def schedule(self) -> tuple[str, tuple[float, float, float]]:
-        """(metric name, (start, decay, end)) of the exploration schedule: epsilon or noise std."""
-        if self.exploration == "epsilon":
-            return "epsilon", (self.epsilon_start, self.epsilon_decay, self.epsilon_end)
-        return "noise_std", (self.noise_start, self.noise_decay, self.noise_end)

@@ -19,16 +19,20 @@ passenger at R going to G: pickup phase and delivery phase).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.results import stats
+from synjax.tabular.config import TaxiAgentConfig
 from synjax.tabular.plots import plot_policy_map
 from synjax.tabular.qlearning import TabularQConfig, make_train
 from synjax.tabular.taxi_agent import EvalConfig, solve_threshold
 from synjax.tabular.value_iteration import optimal_start_return
+from synjax.trainer import Trainer
 
 #: passenger location and destination drawn in policy_map.png (R -> G).
 POLICY_MAP_PAIR = (0, 1)
@@ -73,19 +77,30 @@ def count_agent_steps(out: TrainOutput) -> int:
     return int(np.asarray(out.extras["agent_steps"]).astype(np.int64).sum())
 
 
-def run(config: TabularQConfig):
-    """Train every seed, write the results folder, return ``(path, SweepRun)``."""
-    path, sweep = run_experiment(
-        "tabular-q",
+def run_taxi_agent(
+    experiment: str,
+    config: TaxiAgentConfig,
+    make_train: Callable[[Any], Trainer],
+    title: str = "",
+    target_return: float | None = None,
+):
+    """Train every seed of a Taxi agent, write the results folder (with :func:`summary_extras` and
+    :func:`write_extra_files`, titled ``title`` or ``experiment``), return ``(path, SweepRun)``."""
+    return run_experiment(
+        experiment,
         config,
         make_train,
         progress_total=config.num_episodes,
         progress_unit_metric="greedy_return",
         steps_per_seed=count_agent_steps,
-        extra_summary=lambda o: summary_extras(config, o),
-        extra_files=write_extra_files,
+        extra_summary=lambda o: summary_extras(config, o, target_return=target_return),
+        extra_files=lambda stage, o: write_extra_files(stage, o, title=title or experiment),
     )
-    return path, sweep
+
+
+def run(config: TabularQConfig):
+    """Train every seed, write the results folder, return ``(path, SweepRun)``."""
+    return run_taxi_agent("tabular-q", config, make_train)
 
 
 NOTEBOOK = TabularQConfig()
