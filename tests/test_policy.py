@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synjax import envs
-from synjax.agents import dqn, ppo, rollout
+from synjax import envs, results
+from synjax.agents import a2c, dqn, ppo, rollout
 from synjax.agents.networks import ActorCritic, GRUActorCritic
 from synjax.agents.policy import is_stateful, unroll
+from synjax.cli import main
 from synjax.envs.masked import ObservationMask
 
 GRU_TINY = ppo.PPOConfig(
@@ -84,11 +85,40 @@ def test_masked_cartpole_observes_position_and_angle_only():
     np.testing.assert_array_equal(info["final_observation"], full_info["final_observation"][jnp.array([0, 2])])
 
 
-def test_gru_ppo_trains_end_to_end_and_its_policy_remembers():
-    out = jax.jit(ppo.make_train(GRU_TINY))(jax.random.key(0))
-    assert np.isfinite(np.asarray(out.metrics["eval_return"])).all()
-    assert np.isfinite(np.asarray(out.metrics["value_loss"][1:])).all()
-    net = nnx.merge(nnx.graphdef(GRUActorCritic(2, 2, (16, 16), rngs=nnx.Rngs(0))), out.params)
+GRU_FLAGS = ["--env", "CartPole-masked-v1", "--network", "gru", "--num-seeds", "2", "--total-timesteps", "512",
+             "--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2", "--update-epochs", "2",
+             "--hidden", "16", "16", "--eval-every", "4", "--eval-episodes", "2", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gru_run(tmp_path_factory):
+    """`synjax ppo --network gru` on the masked CartPole, tiny, through the CLI."""
+    out = tmp_path_factory.mktemp("gru") / "run"
+    assert main(["ppo", *GRU_FLAGS, "--out", str(out)]) == 0
+    return out
+
+
+def test_gru_ppo_runs_from_the_cli_and_synjax_eval_replays_its_memory(gru_run, capsys):
+    metrics = results.read_metrics_csv(gru_run / "metrics.csv")
+    assert np.isfinite(metrics["eval_return"]).all() and np.isfinite(metrics["value_loss"][:, 1:]).all()
+    capsys.readouterr()
+    assert main(["eval", "--run", str(gru_run), "--episodes", "2"]) == 0
+    assert "run 1: mean return" in capsys.readouterr().out
+
+
+def test_a2c_trains_a_gru_policy_on_sequences():
+    config = a2c.A2CConfig(num_seeds=1, env="CartPole-masked-v1", network="gru", total_timesteps=256, num_envs=4,
+                           hidden=(8,), eval_every=4, eval_episodes=2, progress=False)  # fmt: skip
+    out = jax.jit(a2c.make_train(config))(jax.random.key(0))
+    assert np.isfinite(np.asarray(out.metrics["policy_loss"][1:])).all()
+
+
+def test_the_trained_gru_policy_remembers(gru_run):
+    stacked = results.load_params(gru_run)
+    template = nnx.state(GRUActorCritic(2, 2, (16, 16), rngs=nnx.Rngs(0)))
+    state = jax.tree.map(lambda x: x, template)
+    nnx.replace_by_pure_dict(state, jax.tree.map(lambda x: jnp.asarray(x[0]), stacked))
+    net = nnx.merge(nnx.graphdef(GRUActorCritic(2, 2, (16, 16), rngs=nnx.Rngs(0))), state)
     obs = jnp.ones((1, 2))
     _, v1, c1 = net(obs, net.initial_carry((1,)), jnp.zeros(1, bool))
     _, v2, _ = net(obs, c1, jnp.zeros(1, bool))
