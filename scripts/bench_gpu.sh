@@ -3,7 +3,8 @@
 # cannot starve the others. The peers run where a GPU user would run them: SB3 and snntorch on CUDA (their
 # environments on the host CPU), NumPy and Gymnasium loops on the host CPU.
 #
-#   bash scripts/bench_gpu.sh [OUT_DIR]        # default OUT_DIR: bench-gpu; about 9 minutes on one H200
+#   bash scripts/bench_gpu.sh [OUT_DIR]        # default OUT_DIR: bench-gpu; about 9 minutes on one H200 (before
+#                                              # the memory section, added 2026-12-01 and not yet run there)
 #
 # Writes OUT_DIR/bench.log (everything printed) and one JSON file per script that can write one.
 # Needs pip install -e ".[cuda,host,bench]" (or the same packages some other way) and a CUDA device.
@@ -36,3 +37,4 @@ section agents 130 python3 scripts/bench_agents.py --steps 20480 --seeds 256 --j
 section snn 45 python3 scripts/bench_snn.py --batches 10 --repeats 3 --torch-device cuda --out "$out/snn.json"
 section host 260 python3 scripts/bench_host.py --sections speed-breakout,speed-carracing --speed-steps 4000 \
     --carracing-steps 8192 --sb3-device cuda --torch-threads 4 --json "$out/host.json"
+section memory 90 python3 scripts/bench_memory.py --num-seeds 16 --total-timesteps 1000000 --out-dir "$out/memory"
