@@ -13,6 +13,7 @@ from synjax.experiment import RunConfig
 from synjax.snn.spyx_neurons import KINDS, NEURONS, SURROGATES
 
 DECAY = in_range(0.0, 1.0, allowed="a decay in [0, 1]")
+FOLDER = Check(lambda v: not v or Path(v).is_dir(), "an existing folder or ''")
 LAYERS = Check(lambda v: len(v) >= 1 and all(h >= 1 for h in v), "one or more layer sizes, each >= 1")
 
 
@@ -57,7 +58,7 @@ class ClassifyConfig(RunConfig):
 
     dataset: Annotated[str, one_of(*datasets.DATASETS)] = "digits"
     classes: str = "0,1"
-    data_dir: Annotated[str, Check(lambda v: not v or Path(v).is_dir(), "an existing folder or ''")] = ""
+    data_dir: Annotated[str, FOLDER] = ""
     download: bool = True
     hidden: Annotated[tuple[int, ...], LAYERS] = (1000,)
     neuron: Annotated[str, one_of(*NEURONS)] = "LIF"
