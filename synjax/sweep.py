@@ -3,8 +3,8 @@
 How it works
 ------------
 1. A config field that may be swept is annotated :data:`Floats` (``lr: Floats = 3e-4``). It holds a float, or a
-   tuple of floats for a sweep; on the command line ``--lr 1e-4,3e-4,1e-3`` gives the tuple. Validate it in
-   ``__post_init__`` with :func:`check`, which checks every value.
+   tuple of floats for a sweep; on the command line ``--lr 1e-4,3e-4,1e-3`` gives the tuple. Its range is
+   declared next to it (``lr: Annotated[Floats, above(0.0)]``, :mod:`synjax.checks`), which checks every value.
 2. The experiment's ``run`` calls :func:`synjax.experiment.run_experiment` with ``make_train`` (``config ->``
    :class:`synjax.trainer.Trainer`). With a multi-valued field, the grid (cartesian product of the swept
    fields, G points) times the seeds (S) becomes one batch of G*S runs, vmapped and sharded over devices like
@@ -33,8 +33,6 @@ from typing import Annotated, Any
 import jax
 import numpy as np
 from tyro.constructors import PrimitiveConstructorSpec
-
-from synjax.checks import require
 
 
 def _parse(args: list[str]) -> float | tuple[float, ...]:
@@ -68,14 +66,6 @@ def values(value: Any) -> tuple[float, ...]:
     if isinstance(value, (tuple, list)):
         return tuple(value)
     return (value,)
-
-
-def check(field: str, value: Any, ok: Callable[[float], bool], allowed: str) -> None:
-    """:func:`synjax.experiment.require` for each value of a :data:`Floats` field (names the bad one)."""
-    vals = values(value)
-    require(len(vals) >= 1, field, value, "at least one value")
-    for v in vals:
-        require(isinstance(v, (int, float, np.number)) and ok(float(v)), field, v, allowed)
 
 
 def sweepable_fields(config_type: type) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from typing import Annotated
 
 import distrax
 import jax
@@ -15,8 +16,9 @@ from synjax import sweep
 from synjax.agents import a2c, losses, on_policy, ppo, rollout
 from synjax.agents import config as agent_config
 from synjax.agents.networks import ActorCritic, QNetwork, action_spec, obs_encoder, orthogonal
+from synjax.checks import above
 from synjax.envs import registry
-from synjax.experiment import RunConfig, TrainOutput, Trainer, run_experiment, run_seeds
+from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, run_seeds
 
 # Tiny settings that still learn CartPole in a few thousand steps (random play scores about 10-20).
 PPO_TINY = ppo.PPOConfig(
@@ -322,13 +324,9 @@ def test_trained_params_are_the_network_state(ppo_compiled):
 
 @dataclasses.dataclass(frozen=True)
 class _ToyConfig(RunConfig):
-    scale: sweep.Floats = 1.0
+    scale: Annotated[sweep.Floats, above(0.0)] = 1.0
     shift: sweep.Floats = 0.0
     steps: int = 3
-
-    def __post_init__(self):
-        super().__post_init__()
-        sweep.check("scale", self.scale, lambda v: v > 0, "a float > 0")
 
 
 def _toy_make_train(config):

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 from synjax import evaluate_run, results
-from synjax.agents import a2c, losses, on_policy, ppo, rollout
+from synjax.agents import a2c, on_policy, ppo
 from synjax.agents import config as agent_config
 from synjax.cli import main
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synjax import results
+from synjax import checkpoint, results
 from synjax.agents.cnn import ConvActorCritic, NatureCNN
 from synjax.cli import main
-from synjax import checkpoint
 from synjax.host import atari, carracing, envs, loop, sb3_atari
 from synjax.host.experiment import run_host
 from synjax.host.sb3_atari import SB3AtariEnv
@@ -508,7 +507,7 @@ def test_ppo_update_matches_stable_baselines3_given_the_same_weights_and_rollout
     with ours they do not (2.6e-5 apart here, on 16 samples whose two stds are 3% apart)."""
     from synjax.agents import losses
 
-    monkeypatch.setattr(common, "normalize", lambda x: (x - x.mean()) / (x.std(ddof=1) + 1e-8))
+    monkeypatch.setattr(losses, "normalize", lambda x: (x - x.mean()) / (x.std(ddof=1) + 1e-8))
     pytest.importorskip("stable_baselines3")
     torch = pytest.importorskip("torch")
     import gymnasium as gym

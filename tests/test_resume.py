@@ -16,7 +16,7 @@ from flax import serialization
 
 from synjax import checkpoint, experiment
 from synjax.cli import main
-from synjax.experiment import Interrupted, RunConfig, TrainOutput, Trainer, chunk_length, run_experiment
+from synjax.experiment import Interrupted, RunConfig, Trainer, TrainOutput, chunk_length, run_experiment
 from synjax.progress import report
 
 NUM_STEPS = 12

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from synjax import results
-from synjax.experiment import RunConfig, TrainOutput, Trainer, run_experiment, run_seeds, seed_keys
+from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, run_seeds, seed_keys
 from synjax.progress import ProgressBar, report
 
 

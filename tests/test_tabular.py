@@ -12,7 +12,7 @@ from synjax.cli import main as cli_main
 from synjax.envs import taxi
 from synjax.tabular import evaluate, qlearning
 from synjax.tabular import value_iteration as vi
-from synjax.tabular.qlearning import TrainState, TabularQConfig
+from synjax.tabular.qlearning import TabularQConfig, TrainState
 
 ENV = taxi.Taxi()
 STARTS = taxi.start_states()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnax
 import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
+
+from synjax.envs.params import with_fields
 
 
 class ObservationMask(environment.Environment):
@@ -69,13 +72,5 @@ class MaskedCartPole(ObservationMask):
     """``CartPole-masked-v1``: gymnax CartPole-v1 observing (cart position, pole angle) only."""
 
     def __init__(self):
-        import gymnax
-
-        env, _ = gymnax.make("CartPole-v1")
-        super().__init__(env, self._params, (0, 2), "CartPole-masked-v1")
-
-    @staticmethod
-    def _params(**params: Any) -> Any:
-        from synjax.envs import registry
-
-        return registry.make("CartPole-v1", **params)[1]
+        env, default = gymnax.make("CartPole-v1")
+        super().__init__(env, lambda **p: with_fields(default, "CartPole-masked-v1", **p), (0, 2), "CartPole-masked-v1")

@@ -66,3 +66,14 @@ def make_validated(cls: type[P], env_name: str, **kwargs: Any) -> P:
             if k in kinds and isinstance(v, (bool, int, float, np.generic))
         }
     )
+
+
+def with_fields(default: P, env_name: str, **params: Any) -> P:
+    """``default.replace(**params)`` for a gymnax ``EnvParams``, refusing unknown fields (listing the real ones)."""
+    fields = {f.name for f in dataclasses.fields(default)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ValueError(
+            f"{env_name} has no param {', '.join(unknown)}; its params are: {', '.join(sorted(fields))}"
+        )
+    return default.replace(**params)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import gymnax
 from gymnax.environments import environment
 
 from synjax.envs.masked import MaskedCartPole
+from synjax.envs.params import with_fields
 from synjax.envs.shower import Shower
 from synjax.envs.taxi import Taxi
 
@@ -51,10 +51,4 @@ def make(name: str, **params: Any) -> tuple[environment.Environment, Any]:
     if name not in gymnax.registered_envs:
         raise ValueError(f"unknown environment {name!r}; valid ids: {', '.join(env_ids())}")
     env, default = gymnax.make(name)
-    fields = {f.name for f in dataclasses.fields(default)}
-    unknown = sorted(set(params) - fields)
-    if unknown:
-        raise ValueError(
-            f"{name} has no param {', '.join(unknown)}; its params are: {', '.join(sorted(fields))}"
-        )
-    return env, default.replace(**params)
+    return env, with_fields(default, name, **params)
