@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, ClassVar
 
-from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
+from synjax.agents.networks import ACTIVATIONS, ACTOR_CRITICS, action_spec, obs_encoder
 from synjax.checks import above, at_least, each, finite, in_range, one_of, require
 from synjax.envs import registry
 from synjax.experiment import RunConfig
@@ -125,7 +125,7 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
       eval_every: evaluate the deterministic policy every this many updates (and after the last one).
     """
 
-    networks: ClassVar[tuple[str, ...]] = ("mlp", "gru")
+    networks: ClassVar[tuple[str, ...]] = tuple(ACTOR_CRITICS)
 
     total_timesteps: Annotated[int, at_least(1)] = 100_000
     num_envs: Annotated[int, at_least(1)] = 8

@@ -20,7 +20,7 @@ from flax import nnx, struct
 from synjax import results
 from synjax.agents.config import ActorCriticConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
-from synjax.agents.networks import ActorCritic, GRUActorCritic, action_spec, obs_encoder
+from synjax.agents.networks import ACTOR_CRITICS, action_spec, obs_encoder
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import ReturnNorm, Transition, rollout_batch
 from synjax.envs.episodes import EpisodeStats
@@ -41,15 +41,11 @@ def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable[
 
 
 def make_network(config: ActorCriticConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
-    """The actor-critic that ``config`` trains on ``env`` (``config.network``: mlp or gru; also rebuilds saved
-    runs)."""
+    """The actor-critic that ``config`` trains on ``env`` (``config.network`` names it in
+    :data:`synjax.agents.networks.ACTOR_CRITICS`; also rebuilds saved runs)."""
     obs_dim, _ = obs_encoder(env, env_params)
     continuous, action_dim, _ = action_spec(env, env_params)
-    shared = {"continuous": continuous, "activation": config.activation, "log_std_init": config.log_std_init,
-              "normalize_obs": config.norm_obs, "rngs": rngs}
-    if config.network == "gru":
-        return GRUActorCritic(obs_dim, action_dim, config.hidden, **shared)
-    return ActorCritic(obs_dim, action_dim, config.hidden, shared_torso=config.shared_torso, **shared)
+    return ACTOR_CRITICS[config.network](obs_dim, action_dim, continuous, config, rngs)
 
 
 #: ``make_tx(config, num_updates) -> optax optimizer``.
