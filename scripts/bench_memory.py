@@ -23,7 +23,12 @@ def main() -> None:
     parser.add_argument("--total-timesteps", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="runs/memory")
+    parser.add_argument("--plot", default="", help="also draw both curves (mean, 95%% CI) into this PNG")
+    parser.add_argument("--plot-only", action="store_true", help="redraw --plot from --out-dir, train nothing")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(Path(args.out_dir), args.plot)
+        return
     rows = {}
     for name in ("masked-gru", "masked-mlp"):
         config = dataclasses.replace(
@@ -39,6 +44,35 @@ def main() -> None:
         x = np.asarray(per_seed)
         print(f"{name:<12} {np.median(x):8.1f} {x.mean():8.1f} {int((x >= 450).sum()):>3}/{x.size:<2} {sps:9.0f}  "
               f"{', '.join(f'{v:.0f}' for v in x)}")  # fmt: skip
+    if args.plot:
+        plot(Path(args.out_dir), args.plot)
+
+
+def plot(out_dir: Path, path: str) -> None:
+    """Deterministic evaluation return over training of both runs: each seed faint, mean bold, 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synjax.plots import mean_ci95
+    from synjax.results import read_metrics_csv
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name, color in (("masked-gru", "tab:blue"), ("masked-mlp", "tab:orange")):
+        m = read_metrics_csv(out_dir / name / "metrics.csv")
+        x, y = m["step"][0], m["eval_return"]
+        ax.plot(x, y.T, color=color, alpha=0.12, lw=0.8)
+        mean, low, high = mean_ci95(y)
+        ax.fill_between(x, low, high, color=color, alpha=0.25)
+        ax.plot(x, mean, color=color, lw=2, label=f"{name.split('-')[1].upper()} ({y.shape[0]} seeds)")
+    ax.set(xlabel="environment steps per seed", ylabel="deterministic return",
+           title="PPO on CartPole-masked-v1 (velocities hidden)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
