@@ -5,7 +5,8 @@ seed), plays ``--episodes`` deterministic episodes per seed on fresh environment
 and prints the returns. ``--render`` also plays one episode of ``--seed-index`` step by step as text
 (Taxi and ShowerEnv draw their state; other environments print the observation).
 
-Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``);
+Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``); an
+on-policy algorithm of the CLI (a module with an ``ALGORITHM``) is found without an entry;
 :func:`register` adds one (DQN's is a ``QNetwork`` template and a greedy ``act``).
 """
 
@@ -99,11 +100,29 @@ def _dqn(data: dict[str, Any]) -> Policy:
 
 
 #: experiment name (``config.json``'s ``experiment``) -> builder of its :class:`Policy`.
-BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {
-    "ppo": _actor_critic("synjax.agents.ppo", "PPOConfig"),
-    "a2c": _actor_critic("synjax.agents.a2c", "A2CConfig"),
-    "dqn": _dqn,
-}
+BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {"dqn": _dqn}
+
+
+def builder(experiment: str | None) -> Callable[[dict[str, Any]], Policy] | None:
+    """The :class:`Policy` builder of ``experiment``: a registered one, or, for any on-policy algorithm of the CLI
+    (a module with an ``ALGORITHM``, its config the type of its presets), the actor-critic one; else None."""
+    if experiment in BUILDERS:
+        return BUILDERS[experiment]
+    from synjax.cli import EXPERIMENTS
+
+    if experiment not in EXPERIMENTS:
+        return None
+    module = importlib.import_module(EXPERIMENTS[experiment][0])
+    if not hasattr(module, "ALGORITHM"):
+        return None
+    return _actor_critic(module.__name__, type(next(iter(module.PRESETS.values()))).__name__)
+
+
+def evaluable() -> list[str]:
+    """The experiments whose runs ``synjax eval`` loads."""
+    from synjax.cli import EXPERIMENTS
+
+    return [name for name in EXPERIMENTS if builder(name) is not None]
 
 
 def register(experiment: str, builder: Callable[[dict[str, Any]], Policy]) -> None:
@@ -151,17 +170,17 @@ class EvalConfig:
             )
             experiment = results.load_config(path).get("experiment")
             require(
-                experiment in BUILDERS,
+                builder(experiment) is not None,
                 "run",
                 self.run,
-                f"a run of an experiment with saved policies ({', '.join(BUILDERS)}), not {experiment!r}",
+                f"a run of an experiment with saved policies ({', '.join(evaluable())}), not {experiment!r}",
             )
 
 
 def load_policy(run_dir: str | Path) -> tuple[Policy, Any, dict[str, Any]]:
     """``(Policy, stacked parameters with a leading run axis, config dict)`` of a saved run."""
     data = results.load_config(run_dir)
-    policy = BUILDERS[data["experiment"]](data)
+    policy = builder(data["experiment"])(data)
     loaded = results.load_params(run_dir)
     params = (policy.from_dict or _default_from_dict)(policy.template, loaded)
     return policy, params, data

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from synjax.checks import at_least, in_range, one_of
 from synjax.host import envs
+from synjax.host.config import HostConfig
 from synjax.host.experiment import run_host
-from synjax.host.loop import HostConfig
 
 VECTORIZATION = ("async", "sync")
 

@@ -1,0 +1,76 @@
+"""The host-loop config: agent and loop settings of Atari and CarRacing runs, and the on-policy algorithms they
+look up."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from synjax.agents import a2c, ppo
+from synjax.agents.config import RolloutBudget
+from synjax.checks import above, at_least, finite, in_range, one_of, require
+from synjax.experiment import RunConfig
+
+ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
+
+
+@dataclasses.dataclass(frozen=True)
+class HostConfig(RunConfig, RolloutBudget):
+    """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.config.ActorCriticConfig`).
+
+    Attributes:
+      algo: ``"ppo"`` or ``"a2c"``.
+      total_timesteps: agent steps (actions) per seed; ``ceil(total / (num_envs * num_steps))`` updates.
+      num_envs: environments per seed.
+      num_steps: rollout length per environment per update.
+      lr, anneal_lr, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, norm_adv: as for the JAX agents.
+      update_epochs, num_minibatches, clip_eps, anneal_clip, vf_clip: PPO only (``num_minibatches`` must divide
+        ``num_envs * num_steps``).
+      optimizer, rms_alpha, opt_eps: A2C only (``"rmsprop"`` with torch-style eps, or ``"adam"``).
+      log_std_init: initial log std of a Gaussian head (continuous actions).
+      features: width of the CNN's last layer.
+      log_every: updates between learning-curve points.
+      checkpoint_every: updates between checkpoints (also written on Ctrl-C and at the end); 0 = only those.
+      eval_episodes: games per seed played by the trained policy at the end (true scores).
+      eval_deterministic: evaluate the policy's mode instead of sampling from it.
+      gif: write ``episode.gif``, one evaluation game of seed 0.
+      resume: a run folder whose checkpoint to continue (``out`` defaults to it).
+    """
+
+    num_seeds: int = 1
+    algo: Annotated[str, one_of(*ALGOS)] = "a2c"
+    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 4
+    num_steps: Annotated[int, at_least(1)] = 5
+    lr: Annotated[float, above(0.0)] = 7e-4
+    anneal_lr: bool = False
+    gamma: Annotated[float, in_range(0.0, 1.0)] = 0.99
+    gae_lambda: Annotated[float, in_range(0.0, 1.0)] = 1.0
+    ent_coef: Annotated[float, at_least(0.0)] = 0.0
+    vf_coef: Annotated[float, at_least(0.0)] = 0.5
+    max_grad_norm: Annotated[float, above(0.0)] = 0.5
+    norm_adv: bool = False
+    update_epochs: Annotated[int, at_least(1)] = 4
+    num_minibatches: int = 4
+    clip_eps: Annotated[float, above(0.0)] = 0.1
+    anneal_clip: bool = False
+    vf_clip: Annotated[float, at_least(0.0)] = 0.0
+    optimizer: Annotated[str, one_of(*a2c.OPTIMIZERS)] = "rmsprop"
+    rms_alpha: Annotated[float, in_range(0.0, 1.0, low_open=True, high_open=True)] = 0.99
+    opt_eps: Annotated[float, above(0.0)] = 1e-5
+    log_std_init: Annotated[float, finite("a finite float")] = 0.0
+    features: Annotated[int, at_least(1)] = 512
+    log_every: Annotated[int, at_least(1)] = 100
+    checkpoint_every: int = 1000
+    eval_episodes: Annotated[int, at_least(0, "an integer >= 0 (0 = no evaluation)")] = 10
+    eval_deterministic: bool = False
+    gif: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.algo == "ppo":
+            require(
+                self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,
+                "num_minibatches", self.num_minibatches,
+                f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}",
+            )  # fmt: skip
