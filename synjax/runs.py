@@ -35,7 +35,7 @@ def to_host(tree: Any, num_runs: int) -> Any:
         from jax.experimental import multihost_utils
 
         tree = multihost_utils.process_allgather(tree, tiled=True)
-    return jax.tree.map(lambda x: np.asarray(x)[:num_runs], tree)
+    return jax.tree.map(lambda x: np.array(x)[:num_runs], tree)  # a copy: a view would pin the donated buffer
 
 
 def is_key(x: Any) -> bool:
