@@ -18,6 +18,7 @@ Every experiment builds ``make_train(config) -> Trainer`` (``init``, ``step``, `
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import math
@@ -271,17 +272,26 @@ def run_experiment(
         history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
         compile_s, wall_s = float(raw["compile_time_s"]), float(raw["wall_time_s"])
 
-    saving = [0.0]  # seconds spent writing checkpoints
+    saving = [0.0]  # seconds the training loop spent on checkpoints
+    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # serializes and writes while training goes on
+    pending: list[concurrent.futures.Future] = []
 
-    def save(folder: Path) -> None:
+    def save(folder: Path, wait: bool = False) -> None:
+        """Copy the state off the devices now (the next chunk reuses its buffers), write it in the background;
+        ``wait``: until it is on disk. A failed write raises here, at the next save or at the end."""
         t = time.perf_counter()
         state = {
             "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
             "train_state": checkpoint.arrays_to_tree(to_host(states, runs.num_runs)),
             "metrics": checkpoint.arrays_to_tree(concat(history)) if history else {},
         }  # fmt: skip
+        while pending:
+            pending.pop().result()
         if jax.process_index() == 0:
-            checkpoint.save(folder, saved_config, state)
+            pending.append(writer.submit(checkpoint.save, folder, saved_config, state))
+        if wait:
+            while pending:
+                pending.pop().result()
         saving[0] += time.perf_counter() - t
 
     desc = f"{experiment} x{config.num_seeds} seeds" + (f", {len(runs.points)} points" if runs.names else "")
@@ -304,11 +314,15 @@ def run_experiment(
             compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
             chunk_index += 1
             if stop["signum"] is not None:
-                save(out)
+                save(out, wait=True)
+                writer.shutdown()
                 raise Interrupted(out, done, num_steps, stop["signum"])
             due = config.checkpoint_every and chunk_index % config.checkpoint_every == 0
             if due and done < num_steps:
                 save(out)
+        while pending:  # the last checkpoint is on disk before the results folder replaces it
+            pending.pop().result()
+        writer.shutdown()
         t1 = time.perf_counter()
         metrics = to_device(concat(history), runs.sharding, runs.padded)
         finish = runs.finish_fn().lower(states, metrics, runs.hps).compile()
