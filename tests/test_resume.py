@@ -1,6 +1,7 @@
 """Resumable runs: a SIGTERM or Ctrl-C saves a checkpoint; --resume continues bit for bit; bad checkpoints are
 refused with the difference named."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from synjax import checkpoint, experiment
+from synjax import checkpoint, experiment, sweep
 from synjax.cli import main
 from synjax.experiment import Interrupted, RunConfig, Trainer, TrainOutput, chunk_length, run_experiment
 from synjax.progress import report
@@ -157,3 +158,30 @@ def test_cli_run_killed_with_sigterm_resumes_to_the_same_numbers(tmp_path):
         assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     a, b = (json.loads((p / "summary.json").read_text())["final"] for p in (cut, tmp_path / "whole"))
     assert a == b
+
+
+@dataclasses.dataclass(frozen=True)
+class _SweepConfig(RunConfig):
+    scale: sweep.Floats = 1.0
+
+
+def _scaled_train(config, kill_at=None):
+    """The walk, its final position scaled by the swept ``scale`` (a tracer inside the runner)."""
+    inner = _make_train(config, kill_at)
+    return Trainer(inner.init, inner.step, lambda s, m: inner.finish({**s, "x": s["x"] * config.scale}, m), NUM_STEPS)
+
+
+def test_a_sweep_resumes_every_point(tmp_path):
+    def run(out, kill_at=None, resume=""):
+        config = _SweepConfig(num_seeds=2, scale=(1.0, 3.0), out=str(out) if out else "", progress=False,
+                              num_chunks=4, resume=resume)  # fmt: skip
+        return run_experiment("walk", config, lambda c: _scaled_train(c, kill_at), progress_total=NUM_STEPS,
+                              steps_per_seed=NUM_STEPS)  # fmt: skip
+
+    _, whole = run(tmp_path / "whole")
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", kill_at=7)
+    _, resumed = run("", resume=str(tmp_path / "cut"))
+    assert resumed.output.params["x"].shape == (4, 3)  # 2 points x 2 seeds
+    for a, b in zip(jax.tree.leaves(whole.output), jax.tree.leaves(resumed.output)):
+        np.testing.assert_array_equal(a, b)
