@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,8 @@ import pytest
 from synjax import results
 from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, run_seeds, seed_keys
 from synjax.progress import ProgressBar, report
+
+ROOT_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def _toy_make_train(config=None) -> Trainer:
@@ -196,3 +199,24 @@ def test_sharded_run_equals_unsharded(env):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout
+
+
+def test_compare_runs_tells_equal_runs_from_different_ones(tmp_path):
+    """scripts/compare_runs.py: the tool that checks a behaviour-keeping change kept every per-seed number."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("compare_runs", ROOT_SCRIPTS / "compare_runs.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for name in ("before", "after"):
+        cfg = RunConfig(num_seeds=2, seed=3, out=str(tmp_path / name / "toy"), progress=False)
+        run_experiment("toy", cfg, _toy_make_train, progress_total=64, steps_per_seed=64)
+    assert tool.main([str(tmp_path / "before"), str(tmp_path / "after")]) == 0
+    shutil.rmtree(tmp_path / "after" / "toy")
+    cfg = RunConfig(num_seeds=2, seed=4, out=str(tmp_path / "after" / "toy"), progress=False)
+    run_experiment("toy", cfg, _toy_make_train, progress_total=64, steps_per_seed=64)
+    assert tool.compare(tmp_path / "before" / "toy", tmp_path / "after" / "toy") == {
+        "final": False, "metrics": False, "params": False,
+    }
+    assert tool.main([str(tmp_path / "before"), str(tmp_path / "after")]) == 1
