@@ -40,7 +40,8 @@ def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     Raises:
       FileExistsError: ``out`` already holds results and ``overwrite`` is False.
       NotADirectoryError: ``out`` exists and is a file.
-      PermissionError: the parent folder cannot be written.
+      PermissionError: the folder cannot be created or written (tried for real: the missing parent folders are
+        made, a probe folder is written into the parent, and everything made is removed again).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -49,12 +50,23 @@ def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
         raise FileExistsError(
             f"--out {out} already holds files; choose another folder or pass --overwrite to replace them"
         )
-    parent = out.parent if not out.exists() else out
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise PermissionError(f"cannot write results under {probe}")
+    parent = out.parent
+    missing = [p for p in (parent, *parent.parents) if not p.exists()][::-1]  # outermost first
+    made: list[Path] = []
+    try:
+        for p in missing:
+            p.mkdir()
+            made.append(p)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe.", dir=parent))
+        if out.is_dir():
+            os.rmdir(tempfile.mkdtemp(prefix=".probe.", dir=out))
+    except OSError as e:
+        raise PermissionError(
+            f"--out {out} cannot be written ({e.strerror or e}: {e.filename or parent}); choose a writable folder"
+        ) from None
+    finally:
+        for p in reversed(made):
+            p.rmdir()
     return out
 
 

@@ -220,3 +220,17 @@ def test_compare_runs_tells_equal_runs_from_different_ones(tmp_path):
         "final": False, "metrics": False, "params": False,
     }
     assert tool.main([str(tmp_path / "before"), str(tmp_path / "after")]) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs a folder nobody can write (Linux /proc)")
+def test_an_unwritable_results_folder_fails_before_any_training(tmp_path):
+    def never(config):
+        raise AssertionError("trained although the results could not be written")
+
+    cfg = RunConfig(num_seeds=2, out="/proc/forbidden/run", progress=False)
+    with pytest.raises(PermissionError, match=r"--out /proc/forbidden/run cannot be written"):
+        run_experiment("toy", cfg, never, progress_total=64, steps_per_seed=64)
+    assert not Path("/proc/forbidden").exists()
+    nested = tmp_path / "a" / "b" / "run"  # missing parents are fine, and the probe leaves nothing behind
+    assert results.check_out_dir(nested, overwrite=False) == nested
+    assert not (tmp_path / "a").exists()
