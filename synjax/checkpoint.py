@@ -80,6 +80,28 @@ def read(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, state
 
 
+def read_run(folder: str | os.PathLike, experiment: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """:func:`read`, refusing a checkpoint of another experiment: ``(saved config without its "experiment" and
+    "versions" entries, the versions it recorded ({} if none), raw state)``."""
+    saved, raw = read(folder)
+    if saved.get("experiment", experiment) != experiment:
+        raise ValueError(f"--resume {folder}: a checkpoint of {saved['experiment']!r}, not {experiment!r}")
+    versions = saved.get("versions", {})
+    return {k: v for k, v in saved.items() if k not in ("experiment", "versions")}, versions, raw
+
+
+def refuse_difference(
+    folder: str | os.PathLike, saved: dict[str, Any], current: dict[str, Any], may_differ: frozenset[str]
+) -> None:
+    """ValueError naming every field (outside ``may_differ``) in which ``current`` differs from ``saved``."""
+    diff = config_difference(saved, current, may_differ)
+    if diff:
+        raise ValueError(
+            f"--resume {folder}: the checkpoint was made with another config; differences (checkpoint -> now): "
+            f"{'; '.join(diff)}"
+        )
+
+
 def config_difference(
     saved: dict[str, Any], current: dict[str, Any], may_differ: frozenset[str] = MAY_DIFFER
 ) -> list[str]:

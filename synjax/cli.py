@@ -99,9 +99,7 @@ def _resumed_default(name: str, folder: str, config_type: type):
     from synjax import checkpoint, results
 
     try:
-        saved, _ = checkpoint.read(folder)
-        if saved.get("experiment", name) != name:
-            raise ValueError(f"--resume {folder}: a checkpoint of {saved['experiment']!r}, not {name!r}")
+        saved, _, _ = checkpoint.read_run(folder, name)
         return results.config_from_dict(config_type, saved)
     except (FileNotFoundError, ValueError, TypeError) as e:
         raise SystemExit(f"synjax {name}: error: {e}") from None

@@ -182,29 +182,18 @@ def _resume_state(experiment: str, config: RunConfig) -> dict[str, Any]:
     """The raw checkpoint of ``config.resume``, after checking it is of this experiment, config and version."""
     from synjax import __version__
 
-    saved, raw = checkpoint.read(config.resume)
-    if saved.get("experiment") != experiment:
+    saved, versions, raw = checkpoint.read_run(config.resume, experiment)
+    if versions.get("synjax") != __version__:
         raise ValueError(
-            f"--resume {config.resume}: a checkpoint of {saved.get('experiment')!r}, not {experiment!r}"
+            f"--resume {config.resume}: the checkpoint was made by synjax {versions.get('synjax')}, this is "
+            f"{__version__}; resume it with that version"
         )
-    version = saved.get("versions", {}).get("synjax")
-    if version != __version__:
-        raise ValueError(
-            f"--resume {config.resume}: the checkpoint was made by synjax {version}, this is {__version__}; "
-            "resume it with that version"
-        )
-    saved = {k: v for k, v in saved.items() if k not in ("experiment", "versions")}
     if saved.get("num_seeds") != config.num_seeds:
         raise ValueError(
             f"--resume {config.resume}: the checkpoint holds {saved.get('num_seeds')} seeds, not "
             f"{config.num_seeds}; drop --num-seeds to continue it"
         )
-    diff = checkpoint.config_difference(saved, results.config_dict(config), checkpoint.MAY_DIFFER_JAX)
-    if diff:
-        raise ValueError(
-            f"--resume {config.resume}: the checkpoint was made with another config; differences "
-            f"(checkpoint -> now): {'; '.join(diff)}"
-        )
+    checkpoint.refuse_difference(config.resume, saved, results.config_dict(config), checkpoint.MAY_DIFFER_JAX)
     for name in ("train_state", "metrics", "done", "wall_time_s", "compile_time_s"):
         if name not in raw:
             raise ValueError(f"--resume {config.resume}: {checkpoint.FILE} is not a JAX-experiment checkpoint")
@@ -280,10 +269,12 @@ def run_experiment(
         """Copy the state off the devices now (the next chunk reuses its buffers), write it in the background;
         ``wait``: until it is on disk. A failed write raises here, at the next save or at the end."""
         t = time.perf_counter()
+        if len(history) > 1:  # joined once here, so a run of many checkpoints does not re-join every chunk
+            history[:] = [concat(history)]
         state = {
             "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
             "train_state": checkpoint.arrays_to_tree(to_host(states, runs.num_runs)),
-            "metrics": checkpoint.arrays_to_tree(concat(history)) if history else {},
+            "metrics": checkpoint.arrays_to_tree(history[0]) if history else {},
         }  # fmt: skip
         while pending:
             pending.pop().result()

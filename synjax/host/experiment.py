@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from synjax import checkpoint, results
-from synjax.experiment import seed_keys
+from synjax.experiment import default_out, seed_keys
 from synjax.host import loop
 from synjax.host.envs import HostEnv
 
@@ -28,31 +28,17 @@ from synjax.host.envs import HostEnv
 MakeEnv = Callable[[Any, int, bool], HostEnv]
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    return results._jsonable(config)  # the same JSON form as config.json
-
-
 def _out_dir(name: str, config: loop.HostConfig) -> tuple[Path, dict[str, Any] | None]:
     """The results folder and, when resuming, the checkpoint's raw state; every check before any training."""
     if config.resume:
-        saved_config, raw = checkpoint.read(config.resume)
-        if saved_config.get("experiment", name) != name:
-            raise ValueError(
-                f"--resume {config.resume}: a checkpoint of {saved_config['experiment']!r}, not {name!r}"
-            )
-        saved_config = {k: v for k, v in saved_config.items() if k != "experiment"}
-        diff = checkpoint.config_difference(saved_config, _config_dict(config))
-        if diff:
-            raise ValueError(
-                f"--resume {config.resume}: the checkpoint was made with another config; differences "
-                f"(checkpoint -> now): {'; '.join(diff)}"
-            )
+        saved_config, _, raw = checkpoint.read_run(config.resume, name)
+        checkpoint.refuse_difference(config.resume, saved_config, results.config_dict(config), checkpoint.MAY_DIFFER)
         _check_schedule(config, saved_config, int(raw["update"]))
         out = Path(config.out or config.resume)
         if out.resolve() != Path(config.resume).resolve():
             results.check_out_dir(out, config.overwrite)
         return out, raw
-    out = Path(config.out or f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(config.out or default_out(name))
     results.check_out_dir(out, config.overwrite)
     return out, None
 
@@ -131,7 +117,7 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
         if raw is not None:
             state = loop.TrainState.from_tree(state, checkpoint.restore(state.to_tree(), raw, config.resume))
         compile_s = _warm_up(agent, config, env, state)
-        saved_config = {"experiment": name, **_config_dict(config)}
+        saved_config = {"experiment": name, **results.config_dict(config)}
 
         saved_update = [state.update]  # the latest checkpoint's update, for the interrupt message
 
