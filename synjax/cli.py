@@ -7,10 +7,14 @@ picks the defaults the flags start from. ``python scripts/<experiment>.py`` call
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 #: experiment name -> (module, one-line help). Modules are imported only when their experiment runs.
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -84,31 +88,105 @@ def _pop_preset(args: list[str], presets: dict) -> tuple[str, list[str]]:
     return preset, rest
 
 
-def _resume_folder(args: Sequence[str]) -> str | None:
-    """The value of ``--resume DIR`` / ``--resume=DIR`` in ``args``, if any."""
+def _flag_value(args: Sequence[str], flag: str) -> str | None:
+    """The last value of ``flag VALUE`` / ``flag=VALUE`` in ``args``, if any."""
+    value = None
     for i, arg in enumerate(args):
-        if arg == "--resume" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--resume="):
-            return arg.split("=", 1)[1]
-    return None
+        if arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _fail(name: str, message: Any) -> NoReturn:
+    """One line on stderr, exit status 2 (a usage error: nothing was run or written)."""
+    print(f"synjax {name}: error: {_as_flag(message)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _start_distributed(name: str, args: Sequence[str]) -> None:
+    """With ``--distributed`` among ``args``, start JAX's distributed runtime now: before the config checks,
+    which already compute with JAX."""
+    if [a for a in args if a in ("--distributed", "--no-distributed")][-1:] != ["--distributed"]:
+        return
+    from synjax import distributed
+
+    numbers = {}
+    for flag, default in (("--num-processes", 0), ("--process-id", -1), ("--coordinator-timeout", 60)):
+        text = _flag_value(args, flag)
+        try:
+            numbers[flag] = default if text is None else int(text)
+        except ValueError:
+            _fail(name, f"{flag}={text!r} is invalid: must be an integer")
+    try:
+        distributed.initialize(_flag_value(args, "--coordinator") or "", numbers["--num-processes"],
+                               numbers["--process-id"], numbers["--coordinator-timeout"])  # fmt: skip
+    except (ConnectionError, ValueError, distributed.DistributedError) as e:
+        _fail(name, e)
 
 
 def _resumed_default(name: str, folder: str, config_type: type):
-    """The config a checkpoint in ``folder`` was made with: a resumed run starts from its own flags."""
+    """The config a checkpoint in ``folder`` was made with: a resumed run starts from its own flags (except how
+    its processes meet, which belongs to each launch)."""
     from synjax import checkpoint, results
 
     try:
         saved, _, _ = checkpoint.read_run(folder, name)
-        return results.config_from_dict(config_type, saved)
+        per_launch = ("distributed", "coordinator", "num_processes", "process_id", "coordinator_timeout")
+        return results.config_from_dict(config_type, {k: v for k, v in saved.items() if k not in per_launch})
     except (FileNotFoundError, ValueError, TypeError) as e:
-        raise SystemExit(f"synjax {name}: error: {e}") from None
+        _fail(name, e)
+
+
+def _as_flag(message: Any) -> str:
+    """A config check's ``"num_envs=0 is invalid: ..."`` as the flag a user typed: ``"--num-envs=0 is ..."``."""
+    text = str(message)
+    field = re.match(r"([a-z_][a-z0-9_]*)=", text)
+    return "--" + field.group(1).replace("_", "-") + text[len(field.group(1)) :] if field else text
+
+
+def _one_line(tyro_error: str) -> str:
+    """tyro's boxed error message as one line: ``--num-seeds='abc' ...`` / ``--lr=-1.0 is invalid: ...``."""
+    rows = [line.strip().strip("│|╭╮╰╯+").strip() for line in tyro_error.splitlines()]
+    segments: list[list[str]] = [[]]  # the box's parts, between its rules ("─ Value error ───" is a rule too)
+    for row in rows:
+        framed = re.fullmatch(r"[─━\-=+]+ (.+?) [─━\-=+]+", row)
+        if framed or (row and set(row) <= set("─━-=+ ")):
+            segments += [[framed.group(1)] if framed else [], []]
+        elif row:
+            segments[-1].append(row)
+    parts = [" ".join(seg) for seg in segments if seg]
+    title = parts[0] if parts and re.fullmatch(r"[A-Z][a-z ]+", parts[0]) else ""  # "Value error"
+    text = next((p for p in parts if p != title), title or tyro_error.strip())
+    metavar = ""
+    if "Argument helptext:" in rows:
+        usage = rows[rows.index("Argument helptext:") + 1].split()
+        metavar = f" (expects {' '.join(usage[1:])})" if len(usage) > 1 else ""
+    match = re.match(r"Error parsing (\S+): (.*)", text)
+    if match:
+        where, text = match.groups()
+        value = re.search(r"(?:invalid literal for int\(\) with base 10|could not convert string to float): (.*)", text)
+        if where.startswith("-") and value:  # a value of the wrong type
+            kind = "an integer" if "int()" in text else "a number"
+            text = f"{where}={value.group(1)} is invalid: must be {kind}"
+        elif where.startswith("-"):
+            text = f"{where}: {text}{metavar}"
+    text = _as_flag(text)
+    unknown = re.match(r"Unrecognized options?: (.*)", text)
+    if unknown:
+        flags = [a for a in unknown.group(1).split(", ") if a.startswith("-")]
+        what = f"unknown flag {', '.join(flags)}" if flags else f"unexpected argument {unknown.group(1)}"
+        text = f"{what} (--help lists the flags)"
+    return text
 
 
 def parse(name: str, args: Sequence[str]):
-    """Build the config of experiment ``name`` from command-line ``args`` (raises SystemExit on bad flags).
+    """Build the config of experiment ``name`` from command-line ``args``.
 
-    With ``--resume DIR`` the flags start from the config saved in DIR's checkpoint instead of a preset.
+    With ``--resume DIR`` the flags start from the config saved in DIR's checkpoint instead of a preset. A bad
+    flag or value prints one line (``synjax ppo: error: --lr=-1.0 is invalid: must be a float > 0``) and raises
+    ``SystemExit(2)``.
     """
     import tyro
 
@@ -116,18 +194,25 @@ def parse(name: str, args: Sequence[str]):
     presets = module.PRESETS
     preset, rest = _pop_preset(list(args), presets)
     if preset not in presets:
-        raise SystemExit(f"synjax {name}: error: unknown --preset {preset!r}; allowed: {', '.join(presets)}")
+        _fail(name, f"unknown --preset {preset!r}; allowed: {', '.join(presets)}")
     default = presets[preset]
-    resume = _resume_folder(rest)
+    resume = _flag_value(rest, "--resume")
     if resume is not None and hasattr(default, "resume"):
         default = _resumed_default(name, resume, type(default))
     description = f"{EXPERIMENTS[name][1]}. Presets: {', '.join(presets)} (default {next(iter(presets))})."
+    captured = io.StringIO()
     try:
-        config = tyro.cli(
-            type(default), default=default, args=rest, prog=f"synjax {name}", description=description
-        )
-    except (ValueError, ImportError) as e:  # a config __post_init__ check, a missing optional dependency
-        raise SystemExit(f"synjax {name}: error: {e}") from None
+        with contextlib.redirect_stderr(captured):
+            config = tyro.cli(
+                type(default), default=default, args=rest, prog=f"synjax {name}", description=description
+            )
+    except SystemExit as e:
+        if e.code not in (0, None):
+            _fail(name, _one_line(captured.getvalue()))
+        raise
+    except (ValueError, ImportError) as e:  # a check tyro did not catch, a missing optional dependency
+        _fail(name, e)
+    sys.stderr.write(captured.getvalue())  # warnings of a successful parse
     return module, config
 
 
@@ -141,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in EXPERIMENTS:
         print(f"synjax: error: unknown experiment {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    _start_distributed(name, argv[1:])
     module, config = parse(name, argv[1:])
+    from synjax.distributed import DistributedError
     from synjax.experiment import Interrupted
 
     try:
@@ -154,18 +241,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError,
         NotADirectoryError,
         PermissionError,
+        ConnectionError,
+        DistributedError,
         ValueError,
         ImportError,
     ) as e:
-        print(f"synjax {name}: error: {e}", file=sys.stderr)
+        print(f"synjax {name}: error: {_as_flag(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"synjax {name}: interrupted", file=sys.stderr)
         return 130
     if path is not None:
+        from synjax.divergence import describe
+
         summary = json.loads((path / "summary.json").read_text())
         finals = {
             k: f"{v['mean']:.4g} (95% CI {v['ci95'][0]:.4g}..{v['ci95'][1]:.4g})"
+            if v["mean"] is not None and v["ci95"][0] is not None
+            else "n/a (no finite value)"
             for k, v in summary["final"].items()
         }
         print(f"results: {path}")
@@ -175,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for k, v in finals.items():
             print(f"  {k}: {v}")
+        if (line := describe(summary)) is not None:
+            print(f"  {line}")
     return 0
 
 

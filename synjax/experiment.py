@@ -35,7 +35,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import checkpoint, results, sweep
+from synjax import checkpoint, distributed, divergence, results, sweep
 from synjax.checks import at_least, check_fields, require
 from synjax.progress import ProgressBar
 from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
@@ -54,7 +54,13 @@ class RunConfig:
       out: results folder; empty means ``runs/<experiment>-<date>-<time>``.
       overwrite: replace ``out`` if it already holds results.
       progress: draw a live progress bar.
-      distributed: call ``jax.distributed.initialize()`` first (multi-host runs; see README).
+      distributed: one of several processes (hosts, or GPUs) that run this sweep together, the runs split
+        between them (see docs/scale-out.md); JAX's distributed runtime starts before anything else.
+      coordinator: ``HOST:PORT`` where process 0 listens (``--distributed``); empty: ``$JAX_COORDINATOR_ADDRESS``,
+        else detected (SLURM, Cloud TPU).
+      num_processes: processes in a ``--distributed`` run; 0: ``$JAX_NUM_PROCESSES``, else detected.
+      process_id: this process's number, 0 .. num_processes - 1; -1: ``$JAX_PROCESS_ID``, else detected.
+      coordinator_timeout: seconds a ``--distributed`` process waits for the others before it fails.
       resume: continue the interrupted run whose results folder (holding ``checkpoint.msgpack``) this is; the
         run's own flags are read from the checkpoint, so ``synjax <experiment> --resume DIR`` is enough.
       num_chunks: the training steps run in this many jitted chunks (fewer if the run has fewer steps); a
@@ -68,12 +74,20 @@ class RunConfig:
     overwrite: bool = False
     progress: bool = True
     distributed: bool = False
+    coordinator: str = ""
+    num_processes: Annotated[int, at_least(0)] = 0
+    process_id: Annotated[int, at_least(-1)] = -1
+    coordinator_timeout: Annotated[int, at_least(1)] = 60
     resume: str = ""
     num_chunks: Annotated[int, at_least(1)] = 20
     checkpoint_every: Annotated[int, at_least(0)] = 1
 
     def __post_init__(self) -> None:
         check_fields(self)  # every field's declared range (the subclasses' fields too)
+        for name in ("coordinator", "num_processes", "process_id"):
+            given = getattr(self, name) != getattr(RunConfig, name)
+            require(self.distributed or not given, name, getattr(self, name),
+                    "left unset without --distributed (add --distributed for a multi-process run)")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -131,9 +145,9 @@ def run_seeds(
     return SweepRun(output=out, compile_time_s=t1 - t0, wall_time_s=t2 - t1)
 
 
-def default_out(experiment: str) -> Path:
-    """``runs/<experiment>-YYYYmmdd-HHMMSS`` under the current folder."""
-    return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_out(experiment: str, when: float | None = None) -> Path:
+    """``runs/<experiment>-YYYYmmdd-HHMMSS`` under the current folder (``when``: seconds since the epoch; now)."""
+    return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}"
 
 
 class Interrupted(Exception):
@@ -231,11 +245,18 @@ def run_experiment(
       Interrupted: a SIGTERM or Ctrl-C stopped the run; its checkpoint is saved.
     """
     if config.distributed:
-        jax.distributed.initialize()
-    raw = _resume_state(experiment, config) if config.resume else None
-    out = Path(config.out or config.resume) if config.resume else Path(config.out or default_out(experiment))
-    if raw is None or out.resolve() != Path(config.resume).resolve():
-        results.check_out_dir(out, config.overwrite)  # fail before training, not after
+        distributed.initialize(config.coordinator, config.num_processes, config.process_id,
+                               config.coordinator_timeout)  # fmt: skip
+    stamp = distributed.from_process_0(int(time.time()))  # one folder name for every process
+    out = Path(config.out or config.resume or default_out(experiment, stamp))
+
+    def prepare() -> dict[str, Any] | None:
+        raw = _resume_state(experiment, config) if config.resume else None
+        if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
+            results.check_out_dir(out, config.overwrite)  # fail before training, not after
+        return raw
+
+    raw = distributed.together(prepare)
     runs = Runs(config, make_train)
     num_steps = runs.trainer.num_steps
     length = chunk_length(num_steps, config.num_chunks)
@@ -304,10 +325,11 @@ def run_experiment(
             t3 = time.perf_counter()
             compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
             chunk_index += 1
-            if stop["signum"] is not None:
+            signum = distributed.agree_any(stop["signum"] or 0)  # a signal to any process stops them all
+            if signum:
                 save(out, wait=True)
                 writer.shutdown()
-                raise Interrupted(out, done, num_steps, stop["signum"])
+                raise Interrupted(out, done, num_steps, signum)
             due = config.checkpoint_every and chunk_index % config.checkpoint_every == 0
             if due and done < num_steps:
                 save(out)
@@ -333,11 +355,18 @@ def run_experiment(
         metrics, final = o.metrics, o.final
         extra = dict(extra_summary(o)) if extra_summary else {}
 
+    split = {}
+    if jax.process_count() > 1:
+        split = {"distributed": {"num_processes": jax.process_count(),
+                                 "runs_per_process": distributed.runs_per_process(runs.sharding, runs.padded,
+                                                                                  num_runs)}}  # fmt: skip
+
     def files(stage: Path) -> None:
         if runs.names:
             metrics_only = {k: np.asarray(v) for k, v in o.metrics.items()}
+            bad = {r: d.first_point for r, d in divergence.find(steps, metrics_only, o.params).runs.items()}
             sweep.plot_sweep(stage / "curves.png", steps, metrics_only, runs.names, runs.points, config.num_seeds,
-                             title=experiment)  # fmt: skip
+                             title=experiment, diverged=bad)  # fmt: skip
         if extra_files is not None:
             extra_files(stage, o)
 
@@ -345,7 +374,7 @@ def run_experiment(
         out, experiment=experiment, config=config, steps=steps, metrics=metrics, final=final, params=o.params,
         wall_time_s=run.wall_time_s, compile_time_s=run.compile_time_s,
         total_steps=int(steps_per_seed(o)) if callable(steps_per_seed) else int(steps_per_seed) * num_runs,
-        overwrite=True, extra={**extra, "checkpoint_time_s": run.checkpoint_time_s}, extra_files=files,
+        overwrite=True, extra={**extra, "checkpoint_time_s": run.checkpoint_time_s, **split}, extra_files=files,
     )  # fmt: skip
     return path, run
 

@@ -68,6 +68,9 @@ class HostConfig(RunConfig, RolloutBudget):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require(not self.distributed, "distributed", self.distributed,
+                "False: the host loop runs its seeds in one process (the Gymnasium environments live on this "
+                "host); to spread seeds over machines start one run per machine with its own --seed")  # fmt: skip
         if self.algo == "ppo":
             require(
                 self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,
