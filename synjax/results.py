@@ -5,10 +5,17 @@ Layout of ``out/``::
     config.json    everything needed to rerun (experiment name, every config field, synjax/jax versions)
     metrics.csv    one row per (seed, evaluation point): seed, step, then one column per metric
     summary.json   experiment, num_seeds, wall_time_s, compile_time_s, total_steps, steps_per_s,
-                   final{metric: stats} (and checkpoint_time_s for the checkpointed runs)
+                   final{metric: stats}, diverged (and checkpoint_time_s for the checkpointed runs)
     curves.png     per-seed faint lines, mean and 95% interval of every metric
     params.msgpack every seed's trained parameters (leading axis = seed), loaded by :func:`load_params`
     ...            experiment-specific files (q_values.npy, pictures)
+
+Diverged seeds (non-finite parameters, or metrics that became non-finite: :mod:`synjax.divergence`) are
+reported, not averaged away: ``diverged`` is ``{"seeds": [3], "count": 1, "kept": 7, "by_seed": {"3":
+{"first_step": 12000, "metrics": ["loss"], "params_finite": false}}}`` (``seeds`` empty when none diverged);
+every ``final`` stats entry (``per_seed``, ``mean``, ``std``, ``ci95``, ``n``) is over the ``n`` kept seeds
+while ``per_seed`` lists all; curves.png draws the diverged seeds red and dashed, left out of the mean. NaN and
+infinities are written as ``null`` (summary.json is strict JSON).
 
 Writing is all or nothing: files go into a hidden staging folder next to ``out`` that is renamed into place at the
 end, so an interrupted run leaves no half-written results; an ``out`` that already holds results is refused
@@ -70,22 +77,38 @@ def check_out_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     return out
 
 
-def stats(per_seed: np.ndarray) -> dict[str, Any]:
-    """Mean, sample std and Student-t 95% interval of one final metric across seeds.
+def stats(per_seed: np.ndarray, keep: np.ndarray | None = None) -> dict[str, Any]:
+    """Mean, sample std and Student-t 95% interval of one final metric across the kept seeds.
 
     Args:
       per_seed: shape (num_seeds,).
+      keep: shape (num_seeds,) bool, the seeds the statistics use (default all; the runner drops the diverged).
     Returns:
-      ``{"per_seed": [...], "mean": m, "std": s, "ci95": [low, high]}`` (ci95 collapses to the mean for 1 seed).
+      ``{"per_seed": [...every seed...], "mean": m, "std": s, "ci95": [low, high], "n": seeds used}`` (ci95
+      collapses to the mean for 1 seed; mean, std and ci95 are None for 0).
     """
     from scipy import stats as st
 
     x = np.asarray(per_seed, dtype=np.float64).reshape(-1)
-    n = x.size
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if n > 1 else 0.0
+    used = x if keep is None else x[np.asarray(keep, bool).reshape(-1)]
+    n = used.size
+    if n == 0:
+        return {"per_seed": x.tolist(), "mean": None, "std": None, "ci95": None, "n": 0}
+    mean = float(used.mean())
+    std = float(used.std(ddof=1)) if n > 1 else 0.0
     half = float(st.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else 0.0
-    return {"per_seed": x.tolist(), "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+    return {"per_seed": x.tolist(), "mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": int(n)}
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` (JSON-able) with every NaN and infinity replaced by None, so ``json.dumps`` writes valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -211,13 +234,18 @@ def write_run(
 ) -> Path:
     """Write a whole results folder atomically and return its path.
 
+    Runs whose parameters or metrics became non-finite (:func:`synjax.divergence.find`) are named in
+    summary.json's ``diverged`` entry, kept out of every final statistic (``per_seed`` still lists them) and
+    drawn apart on curves.png.
+
     Args:
       out: results folder.
       experiment: experiment name (``"stdp-q"``).
       config: the experiment's config dataclass (saved whole as config.json).
       steps: shape (P,), x-axis of the curves.
       metrics: name -> (S, P) values at each evaluation point.
-      final: name -> (S,) final value per seed (summarized with mean, std, ci95).
+      final: name -> (S,) final value per seed (summarized with mean, std, ci95 over the seeds that did not
+        diverge), or an already computed :func:`stats` dict (a sweep's per-point finals).
       params: pytree with leading seed axis.
       wall_time_s: training time without compilation, seconds.
       compile_time_s: XLA compilation time, seconds.
@@ -225,6 +253,7 @@ def write_run(
       extra: more JSON-able entries for summary.json.
       extra_files: callback writing experiment-specific files into the staging folder.
     """
+    from synjax import divergence
     from synjax.plots import plot_curves
 
     out = check_out_dir(out, overwrite)
@@ -238,6 +267,7 @@ def write_run(
         num_seeds = (
             next(iter(metrics_np.values())).shape[0] if metrics_np else len(next(iter(final.values())))
         )
+        diverged = divergence.find(np.asarray(steps), metrics_np, params, num_runs=num_seeds)
         summary = {
             "experiment": experiment,
             "num_seeds": int(num_seeds),
@@ -245,12 +275,15 @@ def write_run(
             "compile_time_s": float(compile_time_s),
             "total_steps": int(total_steps),
             "steps_per_s": float(total_steps / wall_time_s) if wall_time_s > 0 else None,
-            "final": {k: stats(np.asarray(v)) for k, v in final.items()},
+            "final": {k: _final_stats(k, v, diverged.keep) for k, v in final.items()},
+            "diverged": diverged.summary(),
             **_jsonable(dict(extra or {})),
         }
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2))
+        text = json.dumps(finite_json(summary), indent=2, allow_nan=False)
+        (stage / "summary.json").write_text(text)
         if metrics_np:
-            plot_curves(stage / "curves.png", np.asarray(steps), metrics_np, title=experiment)
+            first = {r: d.first_point for r, d in diverged.runs.items()}
+            plot_curves(stage / "curves.png", np.asarray(steps), metrics_np, title=experiment, diverged=first)
         save_params(stage / "params.msgpack", params)
         if extra_files is not None:
             extra_files(stage)
@@ -263,6 +296,24 @@ def write_run(
     return out
 
 
+def _final_stats(name: str, value: Any, keep: np.ndarray) -> dict[str, Any]:
+    """:func:`stats` of one final metric over the kept runs (a ready stats dict passes through)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    x = np.asarray(value).reshape(-1)
+    if x.size != keep.size:
+        raise ValueError(f"final[{name!r}] holds {x.size} values for {keep.size} runs; give one per run")
+    return stats(x, keep)
+
+
 def final_medians(output: Any) -> dict[str, Any]:
-    """``{"final_median": {metric: median over seeds}}`` for summary.json (the agents' targets are medians)."""
-    return {"final_median": {k: float(np.nanmedian(np.asarray(v))) for k, v in output.final.items()}}
+    """``{"final_median": {metric: median over the seeds that did not diverge}}`` for summary.json (the agents'
+    targets are medians; None when every seed diverged)."""
+    from synjax import divergence
+
+    keep = divergence.find(np.asarray(output.steps), output.metrics, output.params).keep
+    medians = {}
+    for k, v in output.final.items():
+        kept = np.asarray(v, np.float64).reshape(-1)[keep]
+        medians[k] = float(np.nanmedian(kept)) if np.isfinite(kept).any() else None
+    return {"final_median": medians}

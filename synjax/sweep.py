@@ -15,8 +15,9 @@ How it works
    hyperparameters), never in Python control flow or shapes; integers that set shapes are not ``Floats``.
 4. The results folder: rows of ``metrics.csv`` and of ``params.msgpack`` are run ``r = g * S + i`` (point g, seed
    i) and carry the swept values as columns; ``summary.json`` has ``final`` entries per point, named
-   ``"<metric>[lr=0.001]"``, and a ``sweep`` section listing each point's values, per-metric stats and medians;
-   ``curves.png`` draws one mean line with its 95% interval per point.
+   ``"<metric>[lr=0.001]"``, and a ``sweep`` section listing each point's values, per-metric stats, medians and
+   diverged seeds (:mod:`synjax.divergence`; kept out of that point's stats); ``curves.png`` draws one mean line
+   with its 95% interval per point, over the seeds that did not diverge.
 """
 
 from __future__ import annotations
@@ -127,29 +128,36 @@ def sweep_results(
     """What a sweep writes: ``(metrics, final, summary entries)`` of the G*S runs' ``output`` (a ``TrainOutput``
     with a leading run axis).
 
-    ``metrics`` gets the swept values as extra columns; ``final`` is named ``"<metric>[<point label>]"``;
-    the summary entry ``sweep`` lists each point's values, per-metric stats and medians (and ``extra_summary``
-    of that point's runs).
+    ``metrics`` gets the swept values as extra columns; ``final`` is named ``"<metric>[<point label>]"`` and holds
+    that point's :func:`synjax.results.stats` (over its seeds that did not diverge); the summary entry ``sweep``
+    lists each point's values, per-metric stats, medians and ``diverged`` seeds (``seeds`` numbered within the
+    point; and ``extra_summary`` of that point's runs).
     """
+    from synjax import divergence
     from synjax.results import stats
 
     steps = np.asarray(output.steps)[0]
     metrics = {k: np.asarray(v) for k, v in output.metrics.items()}
+    keep_all = divergence.find(steps, metrics, output.params).keep
     for j, name in enumerate(names):  # the swept values as metrics.csv columns
         metrics[name] = np.repeat(points[:, j], num_seeds)[:, None].repeat(steps.shape[0], axis=1)
     final, entries = {}, []
     for g, point in enumerate(points):
         rows = slice(g * num_seeds, (g + 1) * num_seeds)
         part = jax.tree.map(lambda x, rows=rows: x[rows], output)
+        keep = keep_all[rows]
         tag = label(names, point)
-        for k, v in part.final.items():
-            final[f"{k}[{tag}]"] = np.asarray(v)
+        point_final = {k: stats(np.asarray(v), keep) for k, v in part.final.items()}
+        for k, v in point_final.items():
+            final[f"{k}[{tag}]"] = v
+        lost = np.flatnonzero(~keep).tolist()
         entries.append(
             {
                 "values": {n: float(v) for n, v in zip(names, point)},
                 "runs": [rows.start, rows.stop],
-                "final": {k: stats(np.asarray(v)) for k, v in part.final.items()},
-                "final_median": {k: float(np.median(np.asarray(v))) for k, v in part.final.items()},
+                "final": point_final,
+                "final_median": {k: _median(np.asarray(v)[keep]) for k, v in part.final.items()},
+                "diverged": {"seeds": lost, "count": len(lost), "kept": int(keep.sum())},
                 **(dict(extra_summary(part)) if extra_summary else {}),
             }
         )
@@ -164,6 +172,11 @@ def sweep_results(
     return metrics, final, summary
 
 
+def _median(x: np.ndarray) -> float | None:
+    """``np.median`` of ``x`` (S,), None for no seeds."""
+    return float(np.median(x)) if x.size else None
+
+
 def plot_sweep(
     path: Path,
     steps: np.ndarray,
@@ -172,12 +185,23 @@ def plot_sweep(
     points: np.ndarray,
     num_seeds: int,
     title: str = "",
+    diverged: Mapping[int, int | None] | None = None,
 ) -> None:
-    """One panel per metric, one mean line with its 95% interval per grid point (metrics: name -> (G*S, P))."""
+    """One panel per metric, one mean line with its 95% interval per grid point over the point's seeds that did
+    not diverge; each diverged run red and dashed up to its first non-finite point, marked with an x.
+
+    Args:
+      metrics: name -> (G*S, P).
+      diverged: run -> index of its first non-finite point (None: parameters only); default: found from
+        ``metrics`` (:func:`synjax.divergence.find`, which cannot see parameters).
+    """
     import matplotlib.pyplot as plt
 
-    from synjax.plots import mean_ci95
+    from synjax import divergence
+    from synjax.plots import draw_diverged, mean_ci95
 
+    if diverged is None:
+        diverged = {r: d.first_point for r, d in divergence.find(steps, metrics).runs.items()}
     keys = list(metrics)
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
@@ -187,9 +211,15 @@ def plot_sweep(
     for ax, key in zip(axes.flat, keys):
         v = np.asarray(metrics[key], dtype=np.float64)
         for g, point in enumerate(points):
-            mean, low, high = mean_ci95(v[g * num_seeds : (g + 1) * num_seeds])
-            ax.fill_between(x, low, high, color=colors[g], alpha=0.2)
-            ax.plot(x, mean, color=colors[g], lw=1.8, label=label(names, point))
+            runs = [r for r in range(g * num_seeds, (g + 1) * num_seeds) if r not in diverged]
+            lost = num_seeds - len(runs)
+            tag = label(names, point) + (f" ({lost} diverged)" if lost else "")
+            if runs:
+                mean, low, high = mean_ci95(v[runs])
+                ax.fill_between(x, low, high, color=colors[g], alpha=0.2)
+                ax.plot(x, mean, color=colors[g], lw=1.8, label=tag)
+        for i, (r, first) in enumerate(sorted(diverged.items())):
+            draw_diverged(ax, x, v[r], first, "diverged runs" if i == 0 else None)
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -197,7 +227,8 @@ def plot_sweep(
         ax.axis("off")
     axes.flat[0].legend(loc="best", fontsize=7)
     if title:
-        fig.suptitle(f"{title}: mean and 95% CI of {num_seeds} seeds per point")
+        lost = f", {len(diverged)} runs diverged" if diverged else ""
+        fig.suptitle(f"{title}: mean and 95% CI of {num_seeds} seeds per point{lost}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
