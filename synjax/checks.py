@@ -48,6 +48,12 @@ def at_least(low: float, allowed: str = "") -> Check:
     return Check(lambda v: _number(v) and v >= low, allowed or text)
 
 
+def integer_in(low: int, high: int, allowed: str = "") -> Check:
+    """An integer with ``low <= value <= high``."""
+    return Check(lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+                 allowed or f"an integer in {low}..{high}")  # fmt: skip
+
+
 def above(low: float, allowed: str = "") -> Check:
     """``value > low``, finite."""
     return Check(lambda v: _number(v) and v > low and math.isfinite(v), allowed or f"a float > {low:g}")

@@ -35,8 +35,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import checkpoint, distributed, divergence, results, sweep
-from synjax.checks import at_least, check_fields, require
+from synjax import checkpoint, distributed, divergence, results, sizes, sweep
+from synjax.checks import at_least, check_fields, integer_in, require
 from synjax.progress import ProgressBar
 from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
 from synjax.trainer import Trainer, TrainOutput
@@ -69,7 +69,7 @@ class RunConfig:
     """
 
     num_seeds: Annotated[int, at_least(1)] = 8
-    seed: Annotated[int, at_least(0)] = 0
+    seed: Annotated[int, integer_in(0, 2**32 - 1)] = 0
     out: str = ""
     overwrite: bool = False
     progress: bool = True
@@ -252,6 +252,14 @@ def run_experiment(
 
     def prepare() -> dict[str, Any] | None:
         raw = _resume_state(experiment, config) if config.resume else None
+        try:
+            one_run = make_train(sweep.at(config))
+        except (MemoryError, OverflowError) as e:  # a budget so large that even the set-up cannot hold it
+            raise ValueError(f"the config is too large to set up ({type(e).__name__}: {e}); lower the budget "
+                             "or the sizes") from None  # fmt: skip
+        names, points = sweep.grid(config)
+        runs_text = f"--num-seeds {config.num_seeds}" + (f" x {len(points)} swept points" if names else "")
+        sizes.check_fits(one_run, len(points) * config.num_seeds, len(jax.devices()), progress_total, runs_text)
         if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
             results.check_out_dir(out, config.overwrite)  # fail before training, not after
         return raw

@@ -7,9 +7,10 @@ import dataclasses
 from typing import Annotated, Any, ClassVar
 
 from synjax.agents.networks import ACTIVATIONS, ACTOR_CRITICS, action_spec, obs_encoder
-from synjax.checks import above, at_least, each, finite, in_range, one_of, require
+from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
 from synjax.experiment import RunConfig
+from synjax.sizes import MAX_STEPS
 from synjax.sweep import Floats
 
 ACTION_HEADS = ("auto", "discrete", "gaussian")
@@ -44,6 +45,10 @@ def make_env(config: AgentConfig) -> tuple[Any, Any]:
     return registry.make(config.env, **parse_env_params(config.env_params))
 
 
+#: agent steps per seed: the step counters inside the jitted loop are int32
+BUDGET = integer_in(1, MAX_STEPS, f"at most {MAX_STEPS:,} steps per seed (the jitted loop counts in int32)")
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentConfig(RunConfig):
     """What every JAX-environment agent has (DQN and the actor-critics alike).
@@ -62,7 +67,7 @@ class AgentConfig(RunConfig):
 
     env: str = "CartPole-v1"
     env_params: str = ""
-    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    total_timesteps: Annotated[int, at_least(1), BUDGET] = 100_000
     num_envs: Annotated[int, at_least(1)] = 8
     network: str = "mlp"
     eval_episodes: Annotated[int, at_least(1)] = 10

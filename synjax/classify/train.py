@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from synjax.checks import require
 from synjax.classify import datasets
 from synjax.classify.config import ClassifyConfig
 from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict
@@ -161,6 +162,7 @@ def make_train(config: ClassifyConfig, data: datasets.Dataset | None = None) -> 
     data = data if data is not None else load_data(config)
     n, d, c = len(data.train), data.num_features, data.num_classes
     batch, epochs = config.batch_size, config.epochs
+    require(batch <= n, "batch_size", batch, f"at most the {n} training images of {data.name}")
     num_batches = math.ceil(n / batch)
     x_train, y_train = jnp.asarray(data.train.x), jnp.asarray(data.train.y)
     optimizer = optax.adam(config.lr)

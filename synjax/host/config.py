@@ -14,6 +14,10 @@ from synjax.experiment import RunConfig
 ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
 
 
+#: environments (all seeds together) one host-loop process may run
+MAX_HOST_ENVS = 4096
+
+
 @dataclasses.dataclass(frozen=True)
 class HostConfig(RunConfig, RolloutBudget):
     """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.config.ActorCriticConfig`).
@@ -71,6 +75,9 @@ class HostConfig(RunConfig, RolloutBudget):
         require(not self.distributed, "distributed", self.distributed,
                 "False: the host loop runs its seeds in one process (the Gymnasium environments live on this "
                 "host); to spread seeds over machines start one run per machine with its own --seed")  # fmt: skip
+        require(self.num_seeds * self.num_envs <= MAX_HOST_ENVS, "num_envs", self.num_envs,
+                f"at most {MAX_HOST_ENVS} // --num-seeds = {MAX_HOST_ENVS // self.num_seeds} (every environment "
+                "is an emulator in this host process)")  # fmt: skip
         if self.algo == "ppo":
             require(
                 self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,
