@@ -55,6 +55,11 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 }
 
 
+#: experiments that run in one process: their configs refuse ``--distributed`` (``multi_process`` is False) or
+#: have no such flag
+SINGLE_PROCESS = frozenset({"eval", "atari", "carracing"})
+
+
 def _usage() -> str:
     width = max(map(len, EXPERIMENTS))
     lines = [
@@ -107,8 +112,11 @@ def _fail(name: str, message: Any) -> NoReturn:
 
 def _start_distributed(name: str, args: Sequence[str]) -> None:
     """With ``--distributed`` among ``args``, start JAX's distributed runtime now: before the config checks,
-    which already compute with JAX."""
+    which already compute with JAX. (An experiment that cannot run on several processes refuses the flag in its
+    config check instead.)"""
     if [a for a in args if a in ("--distributed", "--no-distributed")][-1:] != ["--distributed"]:
+        return
+    if name in SINGLE_PROCESS:  # importing its module to ask would already start JAX (its presets are checked)
         return
     from synjax import distributed
 

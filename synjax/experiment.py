@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +67,9 @@ class RunConfig:
         SIGTERM or Ctrl-C stops the run at the end of the current chunk, after saving a checkpoint.
       checkpoint_every: write ``checkpoint.msgpack`` every this many chunks; 0 only on SIGTERM or Ctrl-C.
     """
+
+    #: whether several processes can run one sweep together (``--distributed``); the host loop cannot
+    multi_process: ClassVar[bool] = True
 
     num_seeds: Annotated[int, at_least(1)] = 8
     seed: Annotated[int, integer_in(0, 2**32 - 1)] = 0
@@ -252,16 +255,16 @@ def run_experiment(
 
     def prepare() -> dict[str, Any] | None:
         raw = _resume_state(experiment, config) if config.resume else None
+        if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
+            results.check_out_dir(out, config.overwrite)  # fail before training, not after
+        names, points = sweep.grid(config)
         try:
-            one_run = make_train(sweep.at(config))
+            one_run = make_train(sweep.at(config, **dict(zip(names, points[0]))))  # the first point, concrete
         except (MemoryError, OverflowError) as e:  # a budget so large that even the set-up cannot hold it
             raise ValueError(f"the config is too large to set up ({type(e).__name__}: {e}); lower the budget "
                              "or the sizes") from None  # fmt: skip
-        names, points = sweep.grid(config)
         runs_text = f"--num-seeds {config.num_seeds}" + (f" x {len(points)} swept points" if names else "")
         sizes.check_fits(one_run, len(points) * config.num_seeds, len(jax.devices()), progress_total, runs_text)
-        if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
-            results.check_out_dir(out, config.overwrite)  # fail before training, not after
         return raw
 
     raw = distributed.together(prepare)

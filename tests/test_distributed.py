@@ -142,6 +142,20 @@ def test_the_host_loop_refuses_distributed():
         HostConfig(distributed=True)
 
 
+def test_the_single_process_experiments_are_the_ones_whose_configs_refuse_distributed():
+    import dataclasses
+    import importlib
+
+    from synjax import cli
+
+    for name, (module_name, _) in cli.EXPERIMENTS.items():
+        config_type = type(next(iter(importlib.import_module(module_name).PRESETS.values())))
+        multi = getattr(config_type, "multi_process", False) and "distributed" in {
+            f.name for f in dataclasses.fields(config_type)
+        }
+        assert multi == (name not in cli.SINGLE_PROCESS), name
+
+
 def test_one_process_holds_every_run():
     import jax
     from jax.sharding import NamedSharding

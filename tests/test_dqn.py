@@ -296,4 +296,4 @@ def test_cli_rejects_bad_values_naming_the_field(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["dqn", "--exploration-final-eps", "2.0"])
     assert exc.value.code == 2
-    assert "exploration_final_eps=2.0" in capsys.readouterr().err
+    assert "--exploration-final-eps=2.0" in capsys.readouterr().err

@@ -557,7 +557,7 @@ def test_cli_algo_picks_the_preset_and_bad_input_fails(capsys):
     assert config.algo == "a2c" and config.num_seeds == 1
     with pytest.raises(SystemExit):
         main(["atari", "--game", "pongg"])
-    assert "game='pongg' is invalid" in capsys.readouterr().err
+    assert "--game='pongg' is invalid" in capsys.readouterr().err
 
 
 def test_unrolled_and_vmapped_seed_axes_agree():

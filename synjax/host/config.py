@@ -4,7 +4,7 @@ look up."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from synjax.agents import a2c, ppo
 from synjax.agents.config import RolloutBudget
@@ -41,6 +41,8 @@ class HostConfig(RunConfig, RolloutBudget):
       resume: a run folder whose checkpoint to continue (``out`` defaults to it).
     """
 
+    multi_process: ClassVar[bool] = False
+
     num_seeds: int = 1
     algo: Annotated[str, one_of(*ALGOS)] = "a2c"
     total_timesteps: Annotated[int, at_least(1)] = 100_000
@@ -72,7 +74,7 @@ class HostConfig(RunConfig, RolloutBudget):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(not self.distributed, "distributed", self.distributed,
+        require(self.multi_process or not self.distributed, "distributed", self.distributed,
                 "False: the host loop runs its seeds in one process (the Gymnasium environments live on this "
                 "host); to spread seeds over machines start one run per machine with its own --seed")  # fmt: skip
         require(self.num_seeds * self.num_envs <= MAX_HOST_ENVS, "num_envs", self.num_envs,
