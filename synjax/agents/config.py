@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, ClassVar
 
-from synjax.agents.networks import ACTIVATIONS, ACTOR_CRITICS, action_spec, obs_encoder
+from synjax.agents.actor_critics import ACTOR_CRITICS
+from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
+from synjax.agents.spiking import DECODERS, ENCODERS, SPIKING_KINDS
 from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
 from synjax.experiment import RunConfig
 from synjax.sizes import MAX_STEPS
+from synjax.snn.spyx_neurons import SURROGATES
 from synjax.sweep import Floats
 
 ACTION_HEADS = ("auto", "discrete", "gaussian")
@@ -128,6 +131,15 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
       action_head: ``"auto"`` (from the action space), ``"discrete"`` or ``"gaussian"`` (must match it).
       log_std_init: initial log std of the Gaussian head (sweepable).
       eval_every: evaluate the deterministic policy every this many updates (and after the last one).
+      snn_time_steps: ``--network snn``: SNN steps per decision (``T``; membranes restart each decision).
+      snn_neuron: spiking neuron of the hidden layers (spyx): ``LIF``, ``IF`` or ``ALIF``.
+      snn_encoder: ``direct`` (normalized observation as a constant current) or ``population`` (Gaussian
+        receptive fields per observation dimension; the observation is normalized by running statistics).
+      snn_population: receptive fields per observation dimension of the population encoder.
+      snn_decoder: ``membrane`` (the membranes of non-spiking leaky read-outs) or ``rate`` (spike counts
+        through dense read-outs).
+      snn_surrogate: surrogate gradient of the spikes (spyx.axn).
+      snn_beta: membrane decay per SNN step; snn_threshold: firing threshold.
     """
 
     networks: ClassVar[tuple[str, ...]] = tuple(ACTOR_CRITICS)
@@ -151,9 +163,19 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
     action_head: Annotated[str, one_of(*ACTION_HEADS)] = "auto"
     log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
     eval_every: Annotated[int, at_least(1)] = 10
+    snn_time_steps: Annotated[int, at_least(1)] = 8
+    snn_neuron: Annotated[str, one_of(*SPIKING_KINDS)] = "LIF"
+    snn_encoder: Annotated[str, one_of(*ENCODERS)] = "direct"
+    snn_population: Annotated[int, at_least(2)] = 8
+    snn_decoder: Annotated[str, one_of(*DECODERS)] = "membrane"
+    snn_surrogate: Annotated[str, one_of(*SURROGATES)] = "arctan"
+    snn_beta: Annotated[float, in_range(0.0, 1.0)] = 0.9
+    snn_threshold: Annotated[float, above(0.0)] = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.network == "snn":
+            require(bool(self.hidden), "hidden", self.hidden, "at least one layer width for --network snn")
         env, env_params = make_env(self)
         space = env.action_space(env_params)
         continuous = action_spec(env, env_params)[0]

@@ -291,19 +291,6 @@ class GRUActorCritic(nnx.Module):
         return dist, self.critic(h)[..., 0], carry
 
 
-#: ``--network`` name -> ``build(obs_dim, action_dim, config, rngs)`` of an actor-critic keeping the policy
-#: contract; ``config`` supplies hidden, activation, log_std_init, norm_obs, shared_torso and the action head. A new
-#: network is one class and one entry here.
-ACTOR_CRITICS: dict[str, Callable[..., nnx.Module]] = {
-    "mlp": lambda obs_dim, action_dim, continuous, config, rngs: ActorCritic(
-        obs_dim, action_dim, config.hidden, continuous=continuous, shared_torso=config.shared_torso,
-        activation=config.activation, log_std_init=config.log_std_init, normalize_obs=config.norm_obs, rngs=rngs),
-    "gru": lambda obs_dim, action_dim, continuous, config, rngs: GRUActorCritic(
-        obs_dim, action_dim, config.hidden, continuous=continuous, activation=config.activation,
-        log_std_init=config.log_std_init, normalize_obs=config.norm_obs, rngs=rngs),
-}  # fmt: skip
-
-
 def policy_distribution(head: jax.Array, log_std: jax.Array | None) -> distrax.Distribution:
     """Categorical over ``head`` logits when ``log_std`` is None, else diagonal Gaussian (mean ``head``)."""
     if log_std is None:

@@ -18,11 +18,13 @@ import optax
 from flax import nnx, struct
 
 from synjax import results
+from synjax.agents.actor_critics import ACTOR_CRITICS
 from synjax.agents.config import ActorCriticConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
-from synjax.agents.networks import ACTOR_CRITICS, action_spec, obs_encoder
+from synjax.agents.networks import action_spec, obs_encoder
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import ReturnNorm, Transition, rollout_batch
+from synjax.agents.spiking import SpikingActorCritic, energy
 from synjax.envs.episodes import EpisodeStats
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
@@ -42,7 +44,7 @@ def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable[
 
 def make_network(config: ActorCriticConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
     """The actor-critic that ``config`` trains on ``env`` (``config.network`` names it in
-    :data:`synjax.agents.networks.ACTOR_CRITICS`; also rebuilds saved runs)."""
+    :data:`synjax.agents.actor_critics.ACTOR_CRITICS`; also rebuilds saved runs)."""
     obs_dim, _ = obs_encoder(env, env_params)
     continuous, action_dim, _ = action_spec(env, env_params)
     return ACTOR_CRITICS[config.network](obs_dim, action_dim, continuous, config, rngs)
@@ -132,6 +134,7 @@ def make_actor_critic_train(
 
     abstract = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
     graphdef = nnx.split(abstract, nnx.Param, ...)[0]
+    normalizes = getattr(abstract, "obs_norm", None) is not None  # norm_obs, or a network that needs it
     tx = make_tx(config, num_updates)
 
     def applier(stats) -> PolicyApply:
@@ -182,7 +185,7 @@ def make_actor_critic_train(
         )
         params, opt_state, metrics = update(config, apply, tx, runner.params, runner.opt_state, batch, key, i)
         stats = runner.stats
-        if config.norm_obs:
+        if normalizes:
             model = nnx.merge(graphdef, params, stats)
             model.obs_norm.update(batch.obs)
             stats = nnx.split(model, nnx.Param, ...)[2]
@@ -199,7 +202,7 @@ def make_actor_critic_train(
         key, k_init, k_reset = keys[0], keys[1], keys[2:]
         model = build(nnx.Rngs(params=k_init))
         obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(k_reset, env_params)
-        if config.norm_obs:  # start the statistics from the first observations
+        if normalizes:  # start the statistics from the first observations
             model.obs_norm.update(encode(obs))
         _, params, stats = nnx.split(model, nnx.Param, ...)
         key, k_run = jax.random.split(key)
@@ -237,14 +240,14 @@ def make_actor_critic_train(
         for name in metric_names:
             out_metrics[name] = jnp.concatenate([nan0, seg_sum(metrics[name]) / counts])
         model = nnx.merge(graphdef, runner.params, runner.stats)
+        final = {"eval_return": out_metrics["eval_return"][-1], "train_return": out_metrics["train_return"][-1]}
+        if isinstance(model, SpikingActorCritic):  # what the trained policy's spikes cost, on the last observations
+            final.update(energy(model, encode(runner.obs)))
         return TrainOutput(
             params=nnx.state(model),
             steps=jnp.asarray(np.concatenate([[0], (eval_idx + 1) * b]), jnp.int32),
             metrics=out_metrics,
-            final={
-                "eval_return": out_metrics["eval_return"][-1],
-                "train_return": out_metrics["train_return"][-1],
-            },
+            final=final,
         )
 
     return Trainer(init, step, finish, num_updates + 1)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
+from synjax.agents.actor_critics import STATEFUL
 from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
@@ -55,7 +56,7 @@ class PPOConfig(ActorCriticConfig):
             self.num_minibatches,
             f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {b}",
         )
-        if self.network != "mlp":
+        if self.network in STATEFUL:
             require(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
                     f"a divisor of num_envs = {self.num_envs} (network {self.network!r} trains on whole "
                     "environment sequences)")  # fmt: skip
