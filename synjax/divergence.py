@@ -2,13 +2,15 @@
 
 A run (a seed, or one (point, seed) of a sweep) *diverged* when
 
-* any floating-point leaf of its final parameters holds a NaN or an infinity, or
-* any metric is +-inf at some evaluation point, or turns NaN after having been finite and stays NaN to the last
-  point.
+* any floating-point leaf of its final parameters holds a NaN or an infinity (a NaN loss always gets there:
+  its gradients are NaN), or
+* any metric is +-inf at some evaluation point.
 
-A NaN that is there from the first point on (DQN's ``loss`` before learning starts, a split that is never
-evaluated) or that is followed by finite values again (PPO's ``train_return`` over a stretch where no episode
-ended) means "not measured" and is not divergence. :func:`find` gives the runs; :mod:`synjax.results` keeps them
+A NaN metric alone is "not measured", not divergence: DQN's ``loss`` before learning starts, PPO's
+``train_return`` over a stretch where no episode ended (a policy that balances CartPole for 500 steps can end
+no episode in the last stretch; 10 of 16 spiking-PPO seeds did, 2026-12-01). For a run that diverged, the
+first point of a metric's NaN tail (NaN from there to the end, after finite values) or its first inf is where
+it is reported to have gone. :func:`find` gives the runs; :mod:`synjax.results` keeps them
 out of the means, names them in ``summary.json`` and marks them on ``curves.png``; :func:`describe` is the
 command line's line.
 """
@@ -120,9 +122,10 @@ def find(
     steps_2d = np.broadcast_to(np.asarray(steps), (num_runs, num_points)) if num_points else None
     runs = {}
     for r in range(num_runs):
-        bad = [k for k, f in firsts.items() if f[r] < num_points]
-        if not bad and params_ok[r]:
-            continue
+        infinite = any(np.isinf(v.reshape(num_runs, -1)[r]).any() for v in arrays.values())
+        if not infinite and params_ok[r]:
+            continue  # a NaN metric alone is "not measured" (no episode ended in that stretch), not divergence
+        bad = [k for k, f in firsts.items() if f[r] < num_points]  # where it went: inf, or a NaN to the end
         point = int(min(firsts[k][r] for k in bad)) if bad else None
         step = steps_2d[r, point].item() if point is not None else None
         runs[r] = Diverged(point, step, tuple(bad), bool(params_ok[r]))

@@ -28,8 +28,8 @@ def _strict(text: str):
 
 
 def _arrays():
-    """3 seeds, 5 points: seed 1's loss NaN from point 2 on, seed 2's params hold an inf; ``ret`` is NaN at point 0
-    for every seed and NaN in the middle for seed 0 (not measured: no divergence)."""
+    """3 seeds, 5 points: seed 1's loss NaN from point 2 on and its params NaN, seed 2's params hold an inf;
+    ``ret`` is NaN at point 0 for every seed and NaN in the middle for seed 0 (not measured: no divergence)."""
     steps = np.arange(5) * 100
     loss = np.ones((3, 5))
     loss[1, 2:] = NAN
@@ -42,6 +42,7 @@ def _arrays():
         "key": jax.random.split(jax.random.key(0), 3),
     }
     params["w"][2, 1, 0] = np.inf
+    params["w"][1, 0, 0] = NAN
     return steps, {"loss": loss, "ret": ret}, params
 
 
@@ -50,13 +51,13 @@ def test_find_names_the_seed_the_step_and_the_metrics():
     found = divergence.find(steps, metrics, params)
     assert sorted(found.runs) == [1, 2]
     assert found.runs[1] == divergence.Diverged(
-        first_point=2, first_step=200, metrics=("loss",), params_finite=True
+        first_point=2, first_step=200, metrics=("loss",), params_finite=False
     )
     assert found.runs[2] == divergence.Diverged(None, None, (), params_finite=False)
     np.testing.assert_array_equal(found.keep, [True, False, False])
     assert found.summary() == {
         "seeds": [1, 2], "count": 2, "kept": 1,
-        "by_seed": {"1": {"first_step": 200, "metrics": ["loss"], "params_finite": True},
+        "by_seed": {"1": {"first_step": 200, "metrics": ["loss"], "params_finite": False},
                     "2": {"first_step": None, "metrics": [], "params_finite": False}},
     }  # fmt: skip
 
@@ -68,10 +69,17 @@ def test_find_inf_anywhere_and_the_earliest_of_several_metrics():
     assert found.runs == {0: divergence.Diverged(1, 5, ("a", "b"), True)}
 
 
+def test_a_nan_tail_with_finite_params_is_not_divergence():
+    """PPO's train_return is NaN at the last point when no episode ended there (a policy balancing CartPole)."""
+    steps, metrics, params = _arrays()
+    params["w"][1] = 0.0
+    assert sorted(divergence.find(steps, metrics, params).runs) == [2]
+
+
 def test_find_none_diverged():
     steps, metrics, params = _arrays()
     metrics["loss"][1] = 1.0
-    params["w"][2] = 0.0
+    params["w"][1:] = 0.0
     found = divergence.find(steps, metrics, params)
     assert found.runs == {} and found.keep.all()
     assert found.summary() == {"seeds": [], "count": 0, "kept": 3, "by_seed": {}}
@@ -103,7 +111,7 @@ def test_write_run_reports_diverged_seeds_and_keeps_them_out_of_the_means(tmp_pa
     assert summary["diverged"]["by_seed"]["1"] == {
         "first_step": 200,
         "metrics": ["loss"],
-        "params_finite": True,
+        "params_finite": False,
     }
     assert summary["final"]["ret"]["per_seed"] == [10.0, 20.0, 40.0]  # every seed's value stays listed
     assert summary["final"]["ret"]["mean"] == 10.0 and summary["final"]["ret"]["n"] == 1
@@ -114,7 +122,7 @@ def test_write_run_reports_diverged_seeds_and_keeps_them_out_of_the_means(tmp_pa
     assert (path / "curves.png").stat().st_size > 0
     line = divergence.describe(summary)
     assert line == (
-        "diverged: seed 1 (loss non-finite from step 200), seed 2 (params non-finite); "
+        "diverged: seed 1 (loss non-finite from step 200; params non-finite), seed 2 (params non-finite); "
         "kept out of the means, which use 1 of 3 seeds"
     )
 
@@ -124,7 +132,7 @@ def test_every_seed_diverged_gives_null_means(tmp_path):
     metrics = {"loss": np.array([[1.0, NAN, NAN], [np.inf, 1.0, 1.0]])}
     path = results.write_run(
         tmp_path / "run", experiment="toy", config={}, steps=steps, metrics=metrics,
-        final={"loss": metrics["loss"][:, -1]}, params={"w": np.zeros((2, 1))}, wall_time_s=1.0,
+        final={"loss": metrics["loss"][:, -1]}, params={"w": np.array([[NAN], [0.0]])}, wall_time_s=1.0,
         compile_time_s=0.0, total_steps=6,
     )  # fmt: skip
     summary = _strict((path / "summary.json").read_text())
@@ -199,7 +207,7 @@ def test_cli_prints_the_diverged_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(cli.EXPERIMENTS, "diverging", (module.__name__, "a run whose seeds 1 and 2 diverge"))
     assert cli.main(["diverging"]) == 0
     out = capsys.readouterr().out
-    assert "  diverged: seed 1 (loss non-finite from step 200), seed 2 (params non-finite); " in out
+    assert "  diverged: seed 1 (loss non-finite from step 200; params non-finite), seed 2 (params non-finite); " in out
     assert "  ret: 10 (95% CI 10..10)" in out
 
 
