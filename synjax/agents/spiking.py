@@ -31,6 +31,8 @@ DECODERS = ("membrane", "rate")
 SPIKING_KINDS = ("LIF", "IF", "ALIF")
 #: normalized observations are clipped to +-this before the population code's receptive fields
 POPULATION_RANGE = 3.0
+#: SNN steps unrolled in the compiled loop (a rolled loop costs a while-loop iteration per step on CPU)
+UNROLL = 16
 
 
 class SpikingActorCritic(nnx.Module):
@@ -119,7 +121,7 @@ class SpikingActorCritic(nnx.Module):
                 readout = (a, c)
             return (tuple(new_states), readout), tuple(spikes)
 
-        (_, readout), spikes = jax.lax.scan(step, (states, readout), None, length=self.time_steps)
+        (_, readout), spikes = jax.lax.scan(step, (states, readout), None, length=self.time_steps, unroll=UNROLL)
         if self.decoder == "membrane":
             head, value = membrane_potential("LI", readout[0]), membrane_potential("LI", readout[1])[:, 0]
         else:  # spike counts over T (as a rate), decoded by the dense read-outs
