@@ -253,7 +253,7 @@ def run_experiment(
     stamp = distributed.from_process_0(int(time.time()))  # one folder name for every process
     out = Path(config.out or config.resume or default_out(experiment, stamp))
 
-    def prepare() -> dict[str, Any] | None:
+    def prepare() -> tuple[dict[str, Any] | None, Trainer]:
         raw = _resume_state(experiment, config) if config.resume else None
         if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
             results.check_out_dir(out, config.overwrite)  # fail before training, not after
@@ -265,10 +265,10 @@ def run_experiment(
                              "or the sizes") from None  # fmt: skip
         runs_text = f"--num-seeds {config.num_seeds}" + (f" x {len(points)} swept points" if names else "")
         sizes.check_fits(one_run, len(points) * config.num_seeds, len(jax.devices()), progress_total, runs_text)
-        return raw
+        return raw, one_run
 
-    raw = distributed.together(prepare)
-    runs = Runs(config, make_train)
+    raw, one_run = distributed.together(prepare)
+    runs = Runs(config, make_train, one_run)
     num_steps = runs.trainer.num_steps
     length = chunk_length(num_steps, config.num_chunks)
     saved_config = {"experiment": experiment, **results.config_dict(config), "versions": results.versions()}

@@ -63,6 +63,8 @@ class Runs:
 
     config: Any
     make_train: Callable[[Any], Trainer]
+    #: one run's trainer (for num_steps; the traced ones get their swept values); built here when not given
+    trainer: Trainer | None = None
 
     def __post_init__(self) -> None:
         self.names, self.points = sweep.grid(self.config)
@@ -75,7 +77,8 @@ class Runs:
         hp = np.repeat(self.points, self.config.num_seeds, axis=0).astype(np.float32)
         self.keys = to_device(keys, self.sharding, self.padded)
         self.hps = to_device(hp, self.sharding, self.padded)
-        self.trainer = self.make_train(sweep.at(self.config))  # for num_steps; the traced ones get hp below
+        if self.trainer is None:
+            self.trainer = self.make_train(sweep.at(self.config))
         self._chunks: dict[int, Any] = {}
 
     def _trainer(self, hp_row: jax.Array) -> Trainer:
