@@ -2,11 +2,15 @@
 
     python scripts/bench_spiking_rl.py speed       # PPO agent steps/s: ANN MLP vs SNN at T = 1, 4, 16
     python scripts/bench_spiking_rl.py cartpole    # spiking PPO (inner, T = 8) on CartPole-v1: final returns
+    python scripts/bench_spiking_rl.py jelly       # agent steps/s against SpikingJelly's spiking PPO (needs .[bench])
 
 ``speed`` trains each network for a short budget at 1 and 64 seeds in one jit and prints steps/s and the SNN's
 cost against the ANN (the ratio). ``cartpole`` trains 16 seeds for 200k steps per seed with the CartPole-tuned
 PPO preset and ``--network snn``, and prints the median final deterministic return (target >= 475), the energy
-per decision and the ANN twin's multiply-accumulates. Both print one line per configuration and a summary.
+per decision and the ANN twin's multiply-accumulates. ``jelly`` times SpikingJelly's spiking PPO (the network and
+settings of its ``activation_based/examples/spiking_ppo.py``, on Gymnasium CartPole-v1) and synjax's with the same
+network and T = 16 at 1 and 64 seeds, and prints the ratios (targets: >= 20x at 1 seed, >= 200x at 64 seeds).
+Each prints one line per configuration and a summary.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from importlib.metadata import version
 
+import jax
 import numpy as np
 
 from synjax.agents import ppo
@@ -42,6 +48,109 @@ def speed(total: int) -> None:
                   f"(compile {run.compile_time_s:.1f}s)", flush=True)  # fmt: skip
 
 
+#: SpikingJelly's spiking_ppo.py: 4 envs, rollouts of 128 steps, 30 epochs of minibatches of 256, Adam 1e-3,
+#: GAE 0.99 / 0.95, clip 0.2, value weight 0.5, entropy 0.001, raw advantages; hidden 32 IF, T = 16, read-outs
+#: non-spiking LIF with tau 2 (membrane decay 0.5). Both sides read these from one config.
+JELLY = {"num_envs": 4, "num_steps": 128, "num_minibatches": 2, "update_epochs": 30, "lr": 1e-3, "anneal_lr": False,
+         "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "anneal_clip": False, "ent_coef": 0.001,
+         "vf_coef": 0.5, "norm_adv": False, "hidden": (32,), "network": "snn", "snn_neuron": "IF",
+         "snn_time_steps": 16, "snn_decoder": "membrane", "snn_beta": 0.5}  # fmt: skip
+
+
+def jelly_rate(config: ppo.PPOConfig, total: int) -> float:
+    """Agent steps/s of SpikingJelly's spiking PPO with ``config``'s settings for ``total`` steps (rounded up to
+    whole rollouts, updates included) on Gymnasium CartPole-v1, PyTorch on 1 CPU thread."""
+    try:
+        import torch
+        from spikingjelly.activation_based import functional, layer, neuron
+    except ImportError as e:
+        raise SystemExit(f'jelly needs torch and spikingjelly ({e}): pip install -e ".[bench]"') from None
+    import gymnasium as gym
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+    class Readout(neuron.SimpleLIFNode):
+        """Non-spiking LIF: its membrane is the output."""
+
+        def single_step_forward(self, x):
+            self.neuronal_charge(x)
+            return self.v
+
+    n, hidden, tau = config.num_envs, config.hidden[0], 1.0 / (1.0 - config.snn_beta)
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * n,
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)  # fmt: skip
+    obs_dim, actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
+    actor, critic = (torch.nn.Sequential(layer.Linear(obs_dim, hidden), neuron.IFNode(), layer.Linear(hidden, k),
+                                         Readout(tau=tau, decay_input=True)) for k in (actions, 1))  # fmt: skip
+    log_std = torch.nn.Parameter(torch.zeros(1, actions))
+    optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters(), log_std], lr=config.lr)
+
+    def policy(x):  # T steps, then the membranes back to rest; the example's Gaussian over the actions
+        for _ in range(config.snn_time_steps):
+            actor(x), critic(x)
+        mu, value = actor[-1].v, critic[-1].v
+        functional.reset_net(actor), functional.reset_net(critic)
+        return torch.distributions.Normal(mu, log_std.exp().expand_as(mu)), value
+
+    def tensor(a):
+        return torch.as_tensor(a, dtype=torch.float32)
+
+    obs, _ = envs.reset(seed=0)
+    steps, t0 = 0, time.perf_counter()
+    while steps < total:
+        rollout = []
+        with torch.no_grad():
+            for _ in range(config.num_steps):
+                x = tensor(obs)
+                dist, value = policy(x)
+                action = dist.sample()
+                obs, reward, term, trunc, _ = envs.step(action.argmax(1).numpy())
+                rollout.append((x, action, dist.log_prob(action), value, tensor(reward)[:, None],
+                                tensor(1.0 - (term | trunc))[:, None]))  # fmt: skip
+            states, acts, old_logp, values, rewards, masks = map(torch.stack, zip(*rollout))
+            next_value, gae, adv = policy(tensor(obs))[1], 0.0, torch.zeros_like(values)
+            for t in reversed(range(config.num_steps)):
+                delta = rewards[t] + config.gamma * next_value * masks[t] - values[t]
+                adv[t] = gae = delta + config.gamma * config.gae_lambda * masks[t] * gae
+                next_value = values[t]
+        batch = (states, acts, old_logp, adv, adv + values)
+        states, acts, old_logp, adv, returns = (a.flatten(0, 1) for a in batch)
+        for _ in range(config.update_epochs):
+            for idx in torch.randperm(config.batch_size).chunk(config.num_minibatches):
+                dist, value = policy(states[idx])
+                ratio = (dist.log_prob(acts[idx]) - old_logp[idx]).exp()
+                clipped = ratio.clamp(1.0 - config.clip_eps, 1.0 + config.clip_eps)
+                loss = (-torch.min(ratio * adv[idx], clipped * adv[idx]).mean()
+                        + config.vf_coef * (returns[idx] - value).pow(2).mean()
+                        - config.ent_coef * dist.entropy().mean())  # fmt: skip
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        steps += config.batch_size
+    return steps / (time.perf_counter() - t0)
+
+
+def jelly(total: int, peer_total: int) -> None:
+    """Agent steps/s of synjax's spiking PPO at 1 and 64 seeds against SpikingJelly's, same network, T = 16."""
+    config = _config(total_timesteps=total, eval_every=10_000, **JELLY)
+    base = jelly_rate(config, peer_total)
+    print(f"SpikingJelly {version('spikingjelly')} spiking PPO (torch {version('torch')}, 1 thread, CPU; "
+          f"{config.num_envs} envs x {config.num_steps} steps, {config.update_epochs} epochs x "
+          f"{config.num_minibatches} minibatches, hidden {config.hidden} IF, T={config.snn_time_steps}, "
+          f"{peer_total:,} steps)  {base:10,.0f} agent steps/s", flush=True)  # fmt: skip
+    ratios = {}
+    for seeds, target in ((1, 20), (64, 200)):
+        run = run_seeds(ppo.make_train(config), seeds)
+        rate = seeds * config.env_steps / run.wall_time_s
+        ratios[seeds] = (rate / base, target)
+        print(f"synjax seeds {seeds:3d}  SNN IF T={config.snn_time_steps} ({jax.default_backend()}, "
+              f"{config.env_steps:,} steps per seed)  {rate:10,.0f} agent steps/s  x{rate / base:.1f} of "
+              f"SpikingJelly (target >= {target}x; compile {run.compile_time_s:.1f}s)", flush=True)  # fmt: skip
+    print("targets: " + "; ".join(f"{s} seed{'s' * (s > 1)} x{r:.1f} >= {t}x: {'met' if r >= t else 'NOT met'}"
+                                  for s, (r, t) in ratios.items()))  # fmt: skip
+
+
 def cartpole(num_seeds: int, total: int, time_steps: int) -> None:
     """The CartPole-v1 target: median final deterministic return of spiking PPO (inner mode)."""
     config = _config(network="snn", snn_time_steps=time_steps, total_timesteps=total, num_seeds=num_seeds)
@@ -61,13 +170,17 @@ def cartpole(num_seeds: int, total: int, time_steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "cartpole"))
+    parser.add_argument("what", choices=("speed", "cartpole", "jelly"))
     parser.add_argument("--num-seeds", type=int, default=16)
-    parser.add_argument("--total-timesteps", type=int, default=0, help="0: 20,480 for speed, 200,000 for cartpole")
+    parser.add_argument("--total-timesteps", type=int, default=0,
+                        help="0: 20,480 for speed and jelly (per seed), 200,000 for cartpole")  # fmt: skip
+    parser.add_argument("--peer-timesteps", type=int, default=8_192, help="SpikingJelly's budget in jelly")
     parser.add_argument("--time-steps", type=int, default=8, help="T of the cartpole run")
     args = parser.parse_args()
     if args.what == "speed":
         speed(args.total_timesteps or 20_480)
+    elif args.what == "jelly":
+        jelly(args.total_timesteps or 20_480, args.peer_timesteps)
     else:
         cartpole(args.num_seeds, args.total_timesteps or 200_000, args.time_steps)
 

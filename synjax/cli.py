@@ -43,6 +43,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "synjax.snn.experiment",
         "spiking STDP + Q hybrid on Taxi-v4: synaptic Q-values, reward-modulated STDP",
     ),
+    "pqn": (
+        "synjax.agents.pqn",
+        "PQN (parallel Q-learning, LayerNorm, Q(lambda), no replay or target net); --network mlp|snn",
+    ),
     "dqn": ("synjax.agents.dqn", "DQN on discrete-action JAX envs; seeds and --lr sweeps vmapped in one jit"),
     "atari": (
         "synjax.host.atari",

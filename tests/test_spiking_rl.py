@@ -4,6 +4,8 @@ end to end in one jit with the energy in the results."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from flax import nnx
 
 from synjax.agents import a2c, ppo
-from synjax.agents.spiking import POPULATION_RANGE, SpikingActorCritic, energy
+from synjax.agents.spiking import POPULATION_RANGE, SpikingActorCritic, SpikingNetwork, energy
 from synjax.experiment import run_seeds
 
 
@@ -99,7 +101,77 @@ def test_bad_spiking_settings_are_refused_naming_the_field():
         ppo.PPOConfig(network="snn", snn_neuron="HH")
     with pytest.raises(ValueError, match=r"^hidden=\(\) is invalid: must be at least one layer width"):
         ppo.PPOConfig(network="snn", hidden=())
+    with pytest.raises(ValueError, match=r"^snn_time_steps=2 is invalid: must be an integer >= 3 in inner mode"):
+        ppo.PPOConfig(network="snn", hidden=(8, 8), snn_time_steps=2)
+    with pytest.raises(ValueError, match=r"^snn_time_mode='forever' is invalid: must be one of inner, carried"):
+        ppo.PPOConfig(network="snn", snn_time_mode="forever")
+    with pytest.raises(ValueError, match=r"^num_minibatches=8 is invalid: must be a divisor of num_envs = 4"):
+        ppo.PPOConfig(network="snn", snn_time_mode="carried", num_envs=4, num_steps=32, num_minibatches=8)
     from synjax.agents.dqn_config import DQNConfig
 
-    with pytest.raises(ValueError, match=r"^network='snn' is invalid"):
-        DQNConfig(network="snn")
+    with pytest.raises(ValueError, match=r"^snn_time_mode='carried' is invalid: must be one of inner for DQNConfig"):
+        DQNConfig(network="snn", snn_time_mode="carried", snn_time_steps=1)
+    with pytest.raises(ValueError, match=r"^snn_encoder='population' is invalid: must be 'direct' for DQN"):
+        DQNConfig(network="snn", snn_encoder="population")
+    with pytest.raises(ValueError, match=r"^network='gru' is invalid: must be 'mlp' or 'snn' for DQN"):
+        DQNConfig(network="gru")
+
+
+def test_inner_mode_needs_one_step_per_layer_to_see_the_observation():
+    """A spyx neuron emits the spike of its membrane before the step's update: with T = len(hidden) the outputs
+    are the same for every observation, with T = len(hidden) + 1 they are not (why the config refuses T < L + 1)."""
+    obs = 3.0 * jax.random.normal(jax.random.key(1), (16, 4))
+    values = {}
+    for steps in (2, 3):
+        net = SpikingNetwork(4, (("out", 2, 1.0),), (8, 8), time_steps=3, rngs=nnx.Rngs(0))
+        net.time_steps = steps  # past the constructor's check, to show what it guards against
+        values[steps] = np.asarray(net.run(obs)[0][0])
+    assert np.ptp(values[2], axis=0).max() == 0
+    assert np.ptp(values[3], axis=0).max() > 0
+
+
+@pytest.mark.parametrize("neuron", ["CuBaLIF", "RLIF", "ALIF"])
+def test_every_spiking_kind_builds_and_counts_recurrent_synapses(neuron):
+    net = _net(neuron=neuron)
+    e = energy(net, 3.0 * jax.random.normal(jax.random.key(3), (8, 4)))
+    recurrent = 8 + 8 if neuron.startswith("R") else 0  # each layer's spikes also reach its own 8 units
+    assert float(e["ann_macs"]) == 4 * 8 + 8 * 8 + 8 * 3 + recurrent * 8
+    assert np.isfinite(float(e["synops"]))
+
+
+def test_carried_mode_keeps_the_membranes_across_decisions_and_resets_them():
+    net = _net(time_mode="carried", time_steps=1)
+    obs = 3.0 * jax.random.normal(jax.random.key(1), (5, 4))
+    carry = net.initial_carry((5,))
+    assert [c.shape for c in carry] == [(5, 8), (5, 8)] and all(float(jnp.abs(c).sum()) == 0 for c in carry)
+    no_reset = jnp.zeros((5,), bool)
+    values = []
+    for _ in range(4):  # the same observation: what changes is the carried membranes
+        _, value, carry = net(obs, carry, no_reset)
+        values.append(np.asarray(value))
+    assert not np.allclose(values[0], values[3]), "the carried state never reached the output"
+    _, value_after_reset, carry_reset = net(obs, carry, jnp.ones((5,), bool))
+    np.testing.assert_array_equal(np.asarray(value_after_reset), values[0])  # the first decision from rest again
+    fresh = net(obs, net.initial_carry((5,)), no_reset)[2]
+    for a, b in zip(carry_reset, fresh):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_ppo_trains_a_carried_spiking_policy_on_sequences_with_its_energy():
+    config = ppo.PPOConfig(**{**SMALL, "snn_time_mode": "carried", "snn_time_steps": 1, "num_minibatches": 2},
+                           num_seeds=1)  # fmt: skip
+    assert config.stateful
+    out = run_seeds(ppo.make_train(config), 1).output
+    for name in ("eval_return", "synops", "firing_rate_0"):
+        assert np.all(np.isfinite(out.final[name])), name
+
+
+def test_dqn_trains_a_spiking_q_network_with_its_energy():
+    from synjax.agents import dqn
+
+    config = dataclasses.replace(dqn.PRESETS["tuned"], network="snn", hidden=(16,), snn_time_steps=2,
+                                 total_timesteps=2000, learning_starts=500, eval_every=1000, eval_episodes=2, num_seeds=1,
+                                 progress=False)  # fmt: skip
+    out = run_seeds(dqn.make_train(config), 1).output
+    assert np.isfinite(out.final["synops"]).all() and float(out.final["ann_macs"][0]) == 4 * 16 + 16 * 2
+    assert "linears" in out.params and "q" in out.params

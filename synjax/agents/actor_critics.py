@@ -21,11 +21,6 @@ ACTOR_CRITICS: dict[str, Callable[..., nnx.Module]] = {
         obs_dim, action_dim, config.hidden, continuous=continuous, activation=config.activation,
         log_std_init=config.log_std_init, normalize_obs=config.norm_obs, rngs=rngs),
     "snn": lambda obs_dim, action_dim, continuous, config, rngs: SpikingActorCritic(
-        obs_dim, action_dim, config.hidden, continuous=continuous, time_steps=config.snn_time_steps,
-        neuron=config.snn_neuron, encoder=config.snn_encoder, population=config.snn_population,
-        decoder=config.snn_decoder, surrogate=config.snn_surrogate, beta=config.snn_beta,
-        threshold=config.snn_threshold, log_std_init=config.log_std_init, normalize_obs=config.norm_obs,
-        rngs=rngs),
+        obs_dim, action_dim, config.hidden, continuous=continuous, log_std_init=config.log_std_init,
+        normalize_obs=config.norm_obs, rngs=rngs, **config.spiking_kwargs()),
 }  # fmt: skip
-#: the networks whose state is carried across environment steps (trained on sequences)
-STATEFUL = ("gru",)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from synjax.agents.actor_critics import ACTOR_CRITICS
 from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
-from synjax.agents.spiking import DECODERS, ENCODERS, SPIKING_KINDS
+from synjax.agents.spiking import DECODERS, ENCODERS, SPIKING_KINDS, TIME_MODES, min_time_steps
 from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
 from synjax.experiment import RunConfig
@@ -108,33 +108,19 @@ class RolloutBudget:
 
 
 @dataclasses.dataclass(frozen=True)
-class ActorCriticConfig(AgentConfig, RolloutBudget):
-    """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist).
+class SpikingConfig:
+    """The ``--network snn`` settings (:mod:`synjax.agents.spiking`) of the agents that can train a spiking
+    network; read only when ``network`` is ``snn``.
 
     Attributes:
-      total_timesteps: environment steps per seed; training runs ``ceil(total / (num_envs * num_steps))``
-        updates (SB3 semantics: the last rollout is completed).
-      num_steps: rollout length per environment per update (SB3 ``n_steps``).
-      lr: learning rate (sweepable).
-      anneal_lr: decay the learning rate linearly to 0 over the updates.
-      gamma: discount (sweepable).
-      gae_lambda: GAE lambda; 1.0 gives n-step returns (sweepable).
-      ent_coef: entropy bonus weight (sweepable).
-      vf_coef: value loss weight (sweepable).
-      max_grad_norm: global gradient-norm clip (sweepable).
-      norm_adv: standardize advantages (per minibatch).
-      norm_obs: running observation normalization inside the network (saved with its parameters).
-      norm_reward: scale rewards by the running std of the discounted return (SB3 VecNormalize).
-      hidden: hidden layer widths of actor and critic.
-      activation: ``"tanh"`` or ``"relu"``.
-      shared_torso: one torso for actor and critic instead of two.
-      action_head: ``"auto"`` (from the action space), ``"discrete"`` or ``"gaussian"`` (must match it).
-      log_std_init: initial log std of the Gaussian head (sweepable).
-      eval_every: evaluate the deterministic policy every this many updates (and after the last one).
-      snn_time_steps: ``--network snn``: SNN steps per decision (``T``; membranes restart each decision).
-      snn_neuron: spiking neuron of the hidden layers (spyx): ``LIF``, ``IF`` or ``ALIF``.
-      snn_encoder: ``direct`` (normalized observation as a constant current) or ``population`` (Gaussian
-        receptive fields per observation dimension; the observation is normalized by running statistics).
+      snn_time_steps: SNN steps per decision (``T``); in ``inner`` mode at least ``len(hidden) + 1`` (each
+        spiking layer delays its input by one step).
+      snn_time_mode: ``inner`` (membranes restart at rest each decision) or ``carried`` (the membranes are the
+        policy's carry across environment steps, reset where an episode starts; PPO and A2C only).
+      snn_neuron: spiking neuron of the hidden layers (spyx): ``LIF``, ``IF``, ``ALIF``, ``CuBaLIF`` or a
+        recurrent form ``RLIF``, ``RIF``, ``RCuBaLIF``.
+      snn_encoder: ``direct`` (the observation as a constant current) or ``population`` (Gaussian receptive
+        fields per observation dimension; the observation is normalized by running statistics).
       snn_population: receptive fields per observation dimension of the population encoder.
       snn_decoder: ``membrane`` (the membranes of non-spiking leaky read-outs) or ``rate`` (spike counts
         through dense read-outs).
@@ -142,28 +128,11 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
       snn_beta: membrane decay per SNN step; snn_threshold: firing threshold.
     """
 
-    networks: ClassVar[tuple[str, ...]] = tuple(ACTOR_CRITICS)
+    #: the time modes this algorithm can train
+    snn_time_modes: ClassVar[tuple[str, ...]] = TIME_MODES
 
-    total_timesteps: Annotated[int, at_least(1)] = 100_000
-    num_envs: Annotated[int, at_least(1)] = 8
-    num_steps: Annotated[int, at_least(1)] = 32
-    lr: Annotated[Floats, above(0.0)] = 3e-4
-    anneal_lr: bool = False
-    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
-    gae_lambda: Annotated[Floats, in_range(0.0, 1.0)] = 0.95
-    ent_coef: Annotated[Floats, at_least(0.0)] = 0.0
-    vf_coef: Annotated[Floats, at_least(0.0)] = 0.5
-    max_grad_norm: Annotated[Floats, above(0.0)] = 0.5
-    norm_adv: bool = True
-    norm_obs: bool = False
-    norm_reward: bool = False
-    hidden: Annotated[tuple[int, ...], each(at_least(1), "layer widths >= 1")] = (64, 64)
-    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
-    shared_torso: bool = False
-    action_head: Annotated[str, one_of(*ACTION_HEADS)] = "auto"
-    log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
-    eval_every: Annotated[int, at_least(1)] = 10
     snn_time_steps: Annotated[int, at_least(1)] = 8
+    snn_time_mode: Annotated[str, one_of(*TIME_MODES)] = "inner"
     snn_neuron: Annotated[str, one_of(*SPIKING_KINDS)] = "LIF"
     snn_encoder: Annotated[str, one_of(*ENCODERS)] = "direct"
     snn_population: Annotated[int, at_least(2)] = 8
@@ -172,10 +141,104 @@ class ActorCriticConfig(AgentConfig, RolloutBudget):
     snn_beta: Annotated[float, in_range(0.0, 1.0)] = 0.9
     snn_threshold: Annotated[float, above(0.0)] = 1.0
 
+    def check_spiking(self, hidden: tuple[int, ...]) -> None:
+        """Refuse ``snn_*`` settings that cannot work with spiking layers ``hidden`` (only when network is snn)."""
+        if self.network != "snn":
+            return
+        require(bool(hidden), "hidden", hidden, "at least one layer width for --network snn")
+        require(self.snn_time_mode in self.snn_time_modes, "snn_time_mode", self.snn_time_mode,
+                f"one of {', '.join(self.snn_time_modes)} for {type(self).__name__}")  # fmt: skip
+        fewest = min_time_steps(self.snn_time_mode, len(hidden))
+        require(self.snn_time_steps >= fewest, "snn_time_steps", self.snn_time_steps,
+                f"an integer >= {fewest} in {self.snn_time_mode} mode with {len(hidden)} spiking layers (a spyx "
+                "neuron emits its spike one SNN step after the input that caused it)")  # fmt: skip
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the network carries a state across environment steps (trained on whole sequences)."""
+        return self.network == "gru" or (self.network == "snn" and self.snn_time_mode == "carried")
+
+    def spiking_kwargs(self) -> dict[str, Any]:
+        """The :class:`synjax.agents.spiking.SpikingNetwork` settings of these fields."""
+        return {
+            "time_steps": self.snn_time_steps, "time_mode": self.snn_time_mode, "neuron": self.snn_neuron,
+            "encoder": self.snn_encoder, "population": self.snn_population, "decoder": self.snn_decoder,
+            "surrogate": self.snn_surrogate, "beta": self.snn_beta, "threshold": self.snn_threshold,
+        }  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig(AgentConfig, SpikingConfig, RolloutBudget):
+    """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these.
+
+    Attributes:
+      total_timesteps: environment steps per seed; training runs ``ceil(total / (num_envs * num_steps))``
+        updates (SB3 semantics: the last rollout is completed).
+      num_steps: rollout length per environment per update (SB3 ``n_steps``).
+      lr: learning rate (sweepable).
+      anneal_lr: decay the learning rate linearly to 0 over the updates.
+      gamma: discount (sweepable).
+      gae_lambda: the lambda of the returns (GAE for the actor-critics, Q(lambda) for PQN); 1.0 gives n-step
+        returns (sweepable).
+      max_grad_norm: global gradient-norm clip (sweepable).
+      norm_obs: running observation normalization inside the network (saved with its parameters).
+      norm_reward: scale rewards by the running std of the discounted return (SB3 VecNormalize).
+      reward_scale: multiply rewards by this before learning (purejaxql's ``REW_SCALE``; episode returns are
+        reported unscaled).
+      hidden: hidden layer widths.
+      eval_every: evaluate the deterministic policy every this many updates (and after the last one).
+    """
+
+    total_timesteps: Annotated[int, at_least(1)] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 8
+    num_steps: Annotated[int, at_least(1)] = 32
+    lr: Annotated[Floats, above(0.0)] = 3e-4
+    anneal_lr: bool = False
+    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
+    gae_lambda: Annotated[Floats, in_range(0.0, 1.0)] = 0.95
+    max_grad_norm: Annotated[Floats, above(0.0)] = 0.5
+    norm_obs: bool = False
+    norm_reward: bool = False
+    reward_scale: Annotated[float, above(0.0)] = 1.0
+    hidden: Annotated[tuple[int, ...], each(at_least(1), "layer widths >= 1")] = (64, 64)
+    eval_every: Annotated[int, at_least(1)] = 10
+
+    def policy_network(self, obs_dim: int, action_dim: int, continuous: bool, rngs: Any) -> Any:
+        """The network this config trains (an NNX module keeping :mod:`synjax.agents.policy`'s contract)."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCriticConfig(RolloutConfig):
+    """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist; the loop's own are on
+    :class:`RolloutConfig`).
+
+    Attributes:
+      ent_coef: entropy bonus weight (sweepable).
+      vf_coef: value loss weight (sweepable).
+      norm_adv: standardize advantages (per minibatch).
+      activation: ``"tanh"`` or ``"relu"``.
+      shared_torso: one torso for actor and critic instead of two.
+      action_head: ``"auto"`` (from the action space), ``"discrete"`` or ``"gaussian"`` (must match it).
+      log_std_init: initial log std of the Gaussian head (sweepable).
+    """
+
+    networks: ClassVar[tuple[str, ...]] = tuple(ACTOR_CRITICS)
+
+    ent_coef: Annotated[Floats, at_least(0.0)] = 0.0
+    vf_coef: Annotated[Floats, at_least(0.0)] = 0.5
+    norm_adv: bool = True
+    activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
+    shared_torso: bool = False
+    action_head: Annotated[str, one_of(*ACTION_HEADS)] = "auto"
+    log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
+
+    def policy_network(self, obs_dim: int, action_dim: int, continuous: bool, rngs: Any) -> Any:
+        return ACTOR_CRITICS[self.network](obs_dim, action_dim, continuous, self, rngs)
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.network == "snn":
-            require(bool(self.hidden), "hidden", self.hidden, "at least one layer width for --network snn")
+        self.check_spiking(self.hidden)
         env, env_params = make_env(self)
         space = env.action_space(env_params)
         continuous = action_spec(env, env_params)[0]

@@ -34,7 +34,9 @@ from synjax import results
 from synjax.agents.config import make_env
 from synjax.agents.dqn_config import DQNConfig
 from synjax.agents.evaluation import episode_returns
-from synjax.agents.networks import QNetwork, obs_encoder
+from synjax.agents.networks import obs_encoder
+from synjax.agents.q_networks import Q_NETWORKS
+from synjax.agents.spiking import energy, spiking_core
 from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.agents.td import crossings, target_update, td_loss, td_target
 from synjax.envs.episodes import EpisodeStats
@@ -136,14 +138,15 @@ def collect(
 
 
 def make_q_network(config: DQNConfig, env: Any = None, env_params: Any = None):
-    """``(graphdef, init(key) -> params nnx.State, q(params, raw obs (..., *obs_shape)) -> (..., A))``."""
+    """``(graphdef, init(key) -> params nnx.State, q(params, raw obs (..., *obs_shape)) -> (..., A))`` of the
+    ``config.network`` Q-network (:data:`synjax.agents.q_networks.Q_NETWORKS`)."""
     if env is None:
         env, env_params = make_env(config)
     obs_dim, encode = obs_encoder(env, env_params)
     num_actions = int(env.action_space(env_params).n)
 
-    def build(rngs: nnx.Rngs) -> QNetwork:
-        return QNetwork(obs_dim, num_actions, tuple(config.hidden), rngs=rngs)
+    def build(rngs: nnx.Rngs) -> nnx.Module:
+        return Q_NETWORKS[config.network](obs_dim, num_actions, config, rngs)
 
     graphdef, _ = nnx.split(build(nnx.Rngs(0)))
 
@@ -190,7 +193,8 @@ def make_train(config: DQNConfig) -> Trainer:
     (at the point); ``final``: the last ``eval_return`` and ``train_return``.
     """
     env, env_params = make_env(config)
-    _, init_params, q_fn = make_q_network(config, env, env_params)
+    graphdef, init_params, q_fn = make_q_network(config, env, env_params)
+    _, encode = obs_encoder(env, env_params)
     num_actions = int(env.action_space(env_params).n)
     optimizer = make_optimizer(config)
     n, freq = config.num_envs, config.train_freq
@@ -318,11 +322,15 @@ def make_train(config: DQNConfig) -> Trainer:
     def finish(state, points) -> TrainOutput:
         s, start = state
         metrics = {k: jnp.concatenate([start[k][None], v]) for k, v in points.items()}
+        final = {"eval_return": metrics["eval_return"][-1], "train_return": metrics["train_return"][-1]}
+        spiking = spiking_core(nnx.merge(graphdef, s.params))
+        if spiking is not None:  # what the trained Q-network's spikes cost, on the last observations
+            final.update(energy(spiking, encode(s.obs)))
         return TrainOutput(
             params=s.params,
             steps=(jnp.arange(config.num_evals + 1) * config.eval_every).astype(jnp.int32),
             metrics=metrics,
-            final={"eval_return": metrics["eval_return"][-1], "train_return": metrics["train_return"][-1]},
+            final=final,
         )
 
     return Trainer(init, step, finish, config.num_evals)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from synjax.agents.config import AgentConfig, make_env
+from synjax.agents.config import AgentConfig, SpikingConfig, make_env
 from synjax.agents.networks import obs_encoder
 from synjax.checks import above, at_least, each, in_range, one_of, require
 from synjax.sweep import Floats
@@ -14,7 +14,7 @@ LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(AgentConfig):
+class DQNConfig(AgentConfig, SpikingConfig):
     """DQN settings; names and defaults are Stable-Baselines3's DQN (the ``notebook`` preset's base).
 
     Fields typed ``Floats`` may be swept: ``--lr 1e-4,3e-4`` trains every value x every seed in one jit.
@@ -44,9 +44,18 @@ class DQNConfig(AgentConfig):
         CleanRL and PureJaxRL).
       huber_delta: Huber loss threshold, > 0 (sweepable).
       double_dqn: bootstrap action chosen by the online network (Double DQN).
-      hidden: hidden layer widths of the ReLU Q-network.
+      network: ``mlp`` (ReLU MLP) or ``snn`` (spiking Q-network, ``inner`` time mode, ``direct`` encoder: the
+        ``snn_*`` fields of :class:`synjax.agents.config.SpikingConfig`).
+      hidden: hidden layer widths of the Q-network.
+      layer_norm: LayerNorm before each hidden ReLU of the MLP Q-network.
       eval_every: transitions between evaluations; a multiple of ``train_freq * num_envs``.
     """
+
+    networks: ClassVar[tuple[str, ...]] = ("mlp", "snn")
+    #: replayed single transitions have no sequence to carry membranes along
+    snn_time_modes: ClassVar[tuple[str, ...]] = ("inner",)
+    #: DQN keeps no running observation statistics (the Q-networks' ``norm_obs``)
+    norm_obs: ClassVar[bool] = False
 
     num_seeds: int = 16
     total_timesteps: int = 20_000
@@ -69,12 +78,16 @@ class DQNConfig(AgentConfig):
     huber_delta: Annotated[Floats, above(0.0)] = 1.0
     double_dqn: bool = False
     hidden: Annotated[tuple[int, ...], each(at_least(1), "one or more layer widths >= 1")] = (64, 64)
+    layer_norm: bool = False
     eval_every: int = 1_000
 
     def __post_init__(self) -> None:
-        if self.network != "mlp":
-            require(False, "network", self.network, "'mlp' for DQN: its replay samples single transitions, so "
-                    "a stateful network would need sequence replay with a burn-in (R2D2); use ppo or a2c")  # fmt: skip
+        if self.network == "gru":
+            require(False, "network", self.network, "'mlp' or 'snn' for DQN: its replay samples single transitions, "
+                    "so a recurrent network would need sequence replay with a burn-in (R2D2); use ppo or a2c")  # fmt: skip
+        if self.network == "snn":
+            require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder, "'direct' for DQN (the "
+                    "population code needs running observation statistics, which DQN does not keep; pqn does)")  # fmt: skip
         super().__post_init__()
         env, env_params = make_env(self)
         space = env.action_space(env_params)
@@ -109,6 +122,7 @@ class DQNConfig(AgentConfig):
             f"an integer in [0, total_timesteps = {self.total_timesteps})",
         )
         require(len(self.hidden) >= 1, "hidden", self.hidden, "one or more layer widths >= 1")
+        self.check_spiking(self.hidden)
 
     @property
     def chunk_steps(self) -> int:

@@ -1,4 +1,4 @@
-"""Loss pieces and optimizer helpers that PPO and A2C (and the host loop) share."""
+"""Loss pieces and optimizer helpers that PPO, A2C and PQN (and the host loop) share."""
 
 from __future__ import annotations
 
@@ -28,13 +28,19 @@ def value_loss(value: jax.Array, old_value: jax.Array, returns: jax.Array, vf_cl
     return jnp.where(vf_clip > 0, jnp.maximum(unclipped, clipped), unclipped).mean()
 
 
-def policy_terms(apply: PolicyApply, params: Any, batch: Batch):
-    """``(log_prob, entropy, value)`` of ``batch.action`` under the current network, each shaped like
-    ``batch.log_prob``: (B,) for a flat batch, (T, N) for sequences (replayed from ``batch.carry``)."""
+def policy_outputs(apply: PolicyApply, params: Any, batch: Batch):
+    """``(distribution, value)`` of the current network on ``batch``, leading axes like ``batch.log_prob``: (B,)
+    for a flat batch, (T, N) for sequences (replayed from ``batch.carry``)."""
     if batch.is_sequence:
         dist, value, _ = unroll(apply, params, batch.carry, batch.obs, batch.first)
     else:
         dist, value, _ = apply(params, (), batch.obs, batch.first)
+    return dist, value
+
+
+def policy_terms(apply: PolicyApply, params: Any, batch: Batch):
+    """``(log_prob, entropy, value)`` of ``batch.action`` under the current network (:func:`policy_outputs`)."""
+    dist, value = policy_outputs(apply, params, batch)
     return dist.log_prob(batch.action), dist.entropy(), value
 
 

@@ -1,4 +1,4 @@
-"""Flax NNX networks of the deep-RL agents: an MLP Q-network, MLP and GRU actor-critics (the Nature-CNN one for
+"""Flax NNX networks of the deep-RL agents: an MLP Q-network (optionally layer-normalized), MLP and GRU actor-critics (the Nature-CNN one for
 pixels is in :mod:`synjax.agents.cnn`), plus observation encoding.
 
 Every actor-critic keeps the stateful policy contract (:mod:`synjax.agents.policy`):
@@ -163,13 +163,26 @@ class QNetwork(nnx.Module):
       obs_dim: encoded observation size (see :func:`obs_encoder`).
       num_actions: number of discrete actions.
       hidden: hidden layer widths.
+      layer_norm: LayerNorm before each hidden ReLU (``dense -> LayerNorm -> ReLU``, PQN's network: Gallici et
+        al. 2024 show it keeps TD learning stable without a target network).
+      normalize_obs: hold an :class:`ObsNorm` (updated by the training loop) and normalize observations with it.
     """
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int] = (64, 64), *, rngs: nnx.Rngs):
+    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int] = (64, 64), *,
+                 layer_norm: bool = False, normalize_obs: bool = False, rngs: nnx.Rngs):  # fmt: skip
+        self.obs_norm = ObsNorm(obs_dim) if normalize_obs else None
         self.mlp = MLP(obs_dim, hidden, num_actions, activation="relu", out_gain=1.0, rngs=rngs)
+        self.norms = nnx.List([nnx.LayerNorm(n, rngs=rngs) for n in hidden]) if layer_norm else None
 
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return self.mlp(obs)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
+        if self.norms is None:
+            return self.mlp(obs)
+        x = obs
+        for layer, norm in zip(self.mlp.hidden, self.norms):
+            x = jax.nn.relu(norm(layer(x)))
+        return self.mlp.out(x)
 
 
 class ActorCritic(nnx.Module):

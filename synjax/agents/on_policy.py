@@ -18,13 +18,12 @@ import optax
 from flax import nnx, struct
 
 from synjax import results
-from synjax.agents.actor_critics import ACTOR_CRITICS
-from synjax.agents.config import ActorCriticConfig, make_env
+from synjax.agents.config import RolloutConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
 from synjax.agents.networks import action_spec, obs_encoder
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import ReturnNorm, Transition, rollout_batch
-from synjax.agents.spiking import SpikingActorCritic, energy
+from synjax.agents.spiking import energy, spiking_core
 from synjax.envs.episodes import EpisodeStats
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
@@ -34,7 +33,7 @@ from synjax.trainer import Trainer
 NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
 
 
-def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable[[Any], Trainer]):
+def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
     return run_experiment(
         name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
@@ -42,12 +41,12 @@ def run_actor_critic(name: str, config: ActorCriticConfig, make_train: Callable[
     )  # fmt: skip
 
 
-def make_network(config: ActorCriticConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
-    """The actor-critic that ``config`` trains on ``env`` (``config.network`` names it in
-    :data:`synjax.agents.actor_critics.ACTOR_CRITICS`; also rebuilds saved runs)."""
+def make_network(config: RolloutConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
+    """The policy network that ``config`` trains on ``env`` (:meth:`RolloutConfig.policy_network`; also rebuilds
+    saved runs)."""
     obs_dim, _ = obs_encoder(env, env_params)
     continuous, action_dim, _ = action_spec(env, env_params)
-    return ACTOR_CRITICS[config.network](obs_dim, action_dim, continuous, config, rngs)
+    return config.policy_network(obs_dim, action_dim, continuous, rngs)
 
 
 #: ``make_tx(config, num_updates) -> optax optimizer``.
@@ -92,7 +91,7 @@ def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
 
 
 def make_actor_critic_train(
-    config: ActorCriticConfig,
+    config: RolloutConfig,
     make_tx: MakeTx,
     update: Update,
     metric_names: tuple[str, ...],
@@ -135,6 +134,7 @@ def make_actor_critic_train(
     abstract = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
     graphdef = nnx.split(abstract, nnx.Param, ...)[0]
     normalizes = getattr(abstract, "obs_norm", None) is not None  # norm_obs, or a network that needs it
+    explores = hasattr(abstract, "explore")  # sets its own exploration rate (config.epsilon_at(steps))
     tx = make_tx(config, num_updates)
 
     def applier(stats) -> PolicyApply:
@@ -168,6 +168,8 @@ def make_actor_critic_train(
             reward = reward.astype(jnp.float32)
             done = jnp.logical_or(terminated, truncated)
             episodes = episodes.update(reward, done)
+            if config.reward_scale != 1.0:
+                reward = reward * config.reward_scale
             if config.norm_reward:
                 reward, rnorm = rnorm(reward, done, gamma)
             tr = Transition(obs, action, log_prob, reward, terminated, truncated, info["final_observation"], first)
@@ -176,6 +178,10 @@ def make_actor_critic_train(
         return jax.lax.scan(rollout_step, carry, length=t)
 
     def update_step(runner: TrainState, i, key):
+        if explores:  # an epsilon-greedy policy (PQN): its exploration rate at the steps taken so far
+            model = nnx.merge(graphdef, runner.params, runner.stats)
+            model.explore(config.epsilon_at(i * b))
+            runner = runner.replace(stats=nnx.split(model, nnx.Param, ...)[2])
         apply = applier(runner.stats)
         carry = (runner.env_state, runner.obs, runner.return_norm, runner.episodes, runner.key, runner.policy_carry,
                  runner.first)  # fmt: skip
@@ -241,8 +247,10 @@ def make_actor_critic_train(
             out_metrics[name] = jnp.concatenate([nan0, seg_sum(metrics[name]) / counts])
         model = nnx.merge(graphdef, runner.params, runner.stats)
         final = {"eval_return": out_metrics["eval_return"][-1], "train_return": out_metrics["train_return"][-1]}
-        if isinstance(model, SpikingActorCritic):  # what the trained policy's spikes cost, on the last observations
-            final.update(energy(model, encode(runner.obs)))
+        spiking = spiking_core(model)
+        if spiking is not None:  # what the trained policy's spikes cost, on the last observations
+            states = tuple(runner.policy_carry) or None  # carried mode: from the membranes the rollout reached
+            final.update(energy(spiking, encode(runner.obs), states))
         return TrainOutput(
             params=nnx.state(model),
             steps=jnp.asarray(np.concatenate([[0], (eval_idx + 1) * b]), jnp.int32),

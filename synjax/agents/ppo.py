@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.actor_critics import STATEFUL
 from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
@@ -34,7 +33,7 @@ class PPOConfig(ActorCriticConfig):
     Attributes:
       update_epochs: passes over each rollout (SB3 ``n_epochs``).
       num_minibatches: minibatches per pass; must divide ``num_envs * num_steps`` (SB3 ``batch_size`` =
-        ``num_envs * num_steps / num_minibatches``); with a stateful network (gru) a minibatch is a group of
+        ``num_envs * num_steps / num_minibatches``); with a stateful network (gru, or snn in carried mode) a minibatch is a group of
         whole environment sequences, so it must divide ``num_envs``.
       clip_eps: ratio clip range (sweepable).
       anneal_clip: decay ``clip_eps`` linearly to 0 over the updates (rl-zoo ``lin_0.2``).
@@ -56,7 +55,7 @@ class PPOConfig(ActorCriticConfig):
             self.num_minibatches,
             f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {b}",
         )
-        if self.network in STATEFUL:
+        if self.stateful:
             require(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
                     f"a divisor of num_envs = {self.num_envs} (network {self.network!r} trains on whole "
                     "environment sequences)")  # fmt: skip

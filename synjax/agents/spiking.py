@@ -1,15 +1,25 @@
-"""A spiking actor-critic for the deep-RL agents (``--network snn``), and what its spikes cost.
+"""Spiking networks for the deep-RL agents (``--network snn``), and what their spikes cost.
 
-Each decision the observation is encoded as an input current, ``T`` steps of spiking layers (spyx neurons,
-surrogate gradients) run on it with every membrane starting at rest (the ``inner`` time mode of SpikingJelly's
-spiking PPO, DSQN and PopSAN), and two read-outs turn the last spiking layer's activity into the policy's logits
-(or Gaussian mean) and the value. Gradients flow through all ``T`` steps (backpropagation through time inside
-the one jit). Seen from the policy contract it is a feedforward network: no carry.
+Each decision the observation is encoded as an input current and ``T`` steps of spiking layers (spyx neurons,
+surrogate gradients) run on it; read-outs turn the last spiking layer's activity into the outputs (an
+actor-critic's logits or Gaussian mean and value; a Q-network's action values). Gradients flow through all the
+SNN steps (backpropagation through time inside the one jit). Two time modes:
 
-Encoders: ``direct`` (the observation, normalized, through a dense layer as a constant current each step) and
-``population`` (PopSAN: each observation dimension becomes ``P`` Gaussian receptive fields over the normalized
-range, whose activations are the current). Decoders: ``membrane`` (a non-spiking leaky integrator; its membrane
-after ``T`` steps is the output) and ``rate`` (the last layer's spike counts over ``T``, through a dense layer).
+- ``inner``: every membrane starts at rest at each decision (SpikingJelly's spiking PPO, DSQN, PopSAN). Seen
+  from the policy contract the network is feedforward: no carry. A spyx neuron emits the spike of its membrane
+  *before* the step's update, so an input reaches the read-outs after ``len(hidden) + 1`` steps: ``T`` must be
+  at least that (:func:`min_time_steps`), or the outputs do not depend on the observation.
+- ``carried``: the hidden membranes are the policy's carry: ``T`` steps per decision (1 or a few) continue from
+  where the last decision left them, and restart at rest where an episode starts, so the network itself
+  remembers (the stateful-policy contract, trained on sequences like the GRU). The read-outs restart each
+  decision.
+
+Encoders: ``direct`` (the observation, optionally normalized, through a dense layer as a constant current each
+step) and ``population`` (PopSAN: each observation dimension becomes ``P`` Gaussian receptive fields over the
+normalized range, whose activations are the current; the observation is always normalized by running
+statistics). Decoders: ``membrane`` (a non-spiking leaky integrator per output; its membrane after the
+decision's ``T`` steps is the output) and ``rate`` (the last layer's spike counts over ``T``, through a dense
+layer).
 """
 
 from __future__ import annotations
@@ -23,26 +33,35 @@ import jax.numpy as jnp
 from flax import nnx
 
 from synjax.agents.networks import ObsNorm, _linear, policy_distribution
-from synjax.snn.spyx_neurons import make_neuron, membrane_potential
+from synjax.snn.spyx_neurons import NEURONS, make_neuron, membrane_potential
 
 ENCODERS = ("direct", "population")
 DECODERS = ("membrane", "rate")
-#: feedforward spiking kinds the actor-critic builds its layers from
-SPIKING_KINDS = ("LIF", "IF", "ALIF")
+TIME_MODES = ("inner", "carried")
+#: spiking kinds the hidden layers are built from (spyx; the R kinds add recurrent weights within a layer)
+SPIKING_KINDS = NEURONS
 #: normalized observations are clipped to +-this before the population code's receptive fields
 POPULATION_RANGE = 3.0
 #: SNN steps unrolled in the compiled loop (a rolled loop costs a while-loop iteration per step on CPU)
 UNROLL = 16
 
 
-class SpikingActorCritic(nnx.Module):
-    """``obs -> encoder -> [dense -> spiking layer] x len(hidden) -> actor and critic read-outs``, ``T`` steps.
+def min_time_steps(time_mode: str, num_layers: int) -> int:
+    """Fewest SNN steps per decision whose outputs depend on the observation: ``num_layers + 1`` in ``inner``
+    mode (each spiking layer delays its input by one step), 1 in ``carried`` mode (the delay spans decisions)."""
+    return num_layers + 1 if time_mode == "inner" else 1
+
+
+class SpikingNetwork(nnx.Module):
+    """``obs -> encoder -> [dense -> spiking layer] x len(hidden) -> one dense read-out per head``, ``T`` steps.
 
     Args:
-      obs_dim, action_dim: sizes of the observation vector and of the action (logits or Gaussian mean).
-      hidden: widths of the spiking layers, shared by actor and critic.
-      continuous: Gaussian head with a state-independent log std.
-      time_steps: ``T``, SNN steps per decision (>= 1).
+      obs_dim: size of the observation vector.
+      heads: ``(name, width, orthogonal gain)`` of each read-out; each becomes the attribute ``name`` (a dense
+        layer; with the membrane decoder also ``name_li``, its leaky integrator).
+      hidden: widths of the spiking layers, shared by the heads.
+      time_steps: ``T``, SNN steps per decision (>= :func:`min_time_steps`).
+      time_mode: one of :data:`TIME_MODES`.
       neuron: one of :data:`SPIKING_KINDS`.
       encoder: one of :data:`ENCODERS`; population: ``population`` fields per observation dimension.
       decoder: one of :data:`DECODERS`.
@@ -53,11 +72,11 @@ class SpikingActorCritic(nnx.Module):
     def __init__(
         self,
         obs_dim: int,
-        action_dim: int,
+        heads: Sequence[tuple[str, int, float]],
         hidden: Sequence[int] = (64, 64),
         *,
-        continuous: bool = False,
         time_steps: int = 8,
+        time_mode: str = "inner",
         neuron: str = "LIF",
         encoder: str = "direct",
         population: int = 8,
@@ -65,27 +84,38 @@ class SpikingActorCritic(nnx.Module):
         surrogate: str = "arctan",
         beta: float = 0.9,
         threshold: float = 1.0,
-        log_std_init: float = 0.0,
         normalize_obs: bool = False,
         rngs: nnx.Rngs,
     ):
         if not hidden:
             raise ValueError("hidden=() is invalid for a spiking network: must give at least one spiking layer")
-        self.time_steps, self.encoder, self.decoder, self.continuous = time_steps, encoder, decoder, continuous
+        for name, value, allowed in (("time_mode", time_mode, TIME_MODES), ("encoder", encoder, ENCODERS),
+                                     ("decoder", decoder, DECODERS), ("neuron", neuron, SPIKING_KINDS)):  # fmt: skip
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is invalid: must be one of {', '.join(allowed)}")
+        fewest = min_time_steps(time_mode, len(hidden))
+        if time_steps < fewest:
+            raise ValueError(f"time_steps={time_steps} is invalid: must be >= {fewest} in {time_mode} mode with "
+                             f"{len(hidden)} spiking layers (each delays its input by one SNN step)")  # fmt: skip
+        self.time_steps, self.time_mode, self.encoder, self.decoder = time_steps, time_mode, encoder, decoder
         self.neuron, self.population = neuron, population
+        self.head_names = tuple(name for name, _, _ in heads)
         self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder == "population" else None
         in_dim = obs_dim * population if encoder == "population" else obs_dim
         self.sizes = (in_dim, *hidden)
         self.linears = nnx.List([_linear(a, b, math.sqrt(2.0), rngs) for a, b in zip(self.sizes, self.sizes[1:])])
         kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "rngs": rngs}
         self.neurons = nnx.List([make_neuron(neuron, n, **kw) for n in hidden])
-        self.actor = _linear(hidden[-1], action_dim, 0.01, rngs)
-        self.critic = _linear(hidden[-1], 1, 1.0, rngs)
+        for name, width, gain in heads:
+            setattr(self, name, _linear(hidden[-1], width, gain, rngs))
         if decoder == "membrane":  # non-spiking leaky integrators whose membranes are the outputs
-            self.actor_li = make_neuron("LI", action_dim, beta=beta, rngs=rngs)
-            self.critic_li = make_neuron("LI", 1, beta=beta, rngs=rngs)
-        if continuous:
-            self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
+            for name, width, _ in heads:
+                setattr(self, f"{name}_li", make_neuron("LI", width, beta=beta, rngs=rngs))
+
+    @property
+    def output_width(self) -> int:
+        """Units the last spiking layer fans out to: the heads' widths together."""
+        return sum(getattr(self, name).out_features for name in self.head_names)
 
     def encode(self, obs: jax.Array) -> jax.Array:
         """``obs (B, obs_dim)`` -> the input current of the first dense layer ``(B, sizes[0])``."""
@@ -98,13 +128,18 @@ class SpikingActorCritic(nnx.Module):
         width = 2 * POPULATION_RANGE / (self.population - 1)
         return jnp.exp(-0.5 * ((x - centers) / width) ** 2).reshape(obs.shape[0], -1)
 
-    def simulate(self, obs: jax.Array) -> tuple[jax.Array, jax.Array, tuple[jax.Array, ...]]:
-        """``T`` steps on ``obs (B, obs_dim)`` -> (head ``(B, action_dim)``, value ``(B,)``, spikes per layer
-        ``(T, B, width)``)."""
+    def rest(self, batch: int) -> tuple[jax.Array, ...]:
+        """The hidden layers' states at rest, each ``(batch, width)`` or ``(batch, 2 width)``."""
+        return tuple(n.initial_state(batch) for n in self.neurons)
+
+    def simulate(self, obs: jax.Array, states: tuple | None = None):
+        """``T`` steps on ``obs (B, obs_dim)`` from hidden ``states`` (at rest if None) -> (outputs: one
+        ``(B, width)`` per head, hidden states after the steps, spikes per layer ``(T, B, width)``)."""
         batch = obs.shape[0]
         first = self.linears[0](self.encode(obs))  # constant over the T steps: computed once
-        states = tuple(n.initial_state(batch) for n in self.neurons)
-        readout = (self.actor_li.initial_state(batch), self.critic_li.initial_state(batch)) if self.decoder == "membrane" else ()  # fmt: skip
+        states = self.rest(batch) if states is None else states
+        membrane = self.decoder == "membrane"
+        readout = tuple(getattr(self, f"{h}_li").initial_state(batch) for h in self.head_names) if membrane else ()
 
         def step(carry, _):
             states, readout = carry
@@ -115,50 +150,115 @@ class SpikingActorCritic(nnx.Module):
                 out, state = neuron(current, state)
                 new_states.append(state)
                 spikes.append(out)
-            if self.decoder == "membrane":
-                _, a = self.actor_li(self.actor(spikes[-1]), readout[0])
-                _, c = self.critic_li(self.critic(spikes[-1]), readout[1])
-                readout = (a, c)
+            if membrane:
+                readout = tuple(getattr(self, f"{h}_li")(getattr(self, h)(spikes[-1]), r)[1]
+                                for h, r in zip(self.head_names, readout))  # fmt: skip
             return (tuple(new_states), readout), tuple(spikes)
 
-        (_, readout), spikes = jax.lax.scan(step, (states, readout), None, length=self.time_steps, unroll=UNROLL)
-        if self.decoder == "membrane":
-            head, value = membrane_potential("LI", readout[0]), membrane_potential("LI", readout[1])[:, 0]
+        (states, readout), spikes = jax.lax.scan(step, (states, readout), None, length=self.time_steps, unroll=UNROLL)
+        if membrane:
+            outputs = tuple(membrane_potential("LI", r) for r in readout)
         else:  # spike counts over T (as a rate), decoded by the dense read-outs
             rate = spikes[-1].mean(0)
-            head, value = self.actor(rate), self.critic(rate)[:, 0]
-        return head, value, spikes
+            outputs = tuple(getattr(self, h)(rate) for h in self.head_names)
+        return outputs, states, spikes
 
     def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
-        """``inner`` time mode: the membranes restart every decision, so nothing is carried."""
-        return ()
+        """``inner``: nothing is carried (``()``); ``carried``: the hidden states at rest, leaves
+        ``(*batch_shape, width)``."""
+        if self.time_mode == "inner":
+            return ()
+        size = math.prod(batch_shape)
+        return tuple(s.reshape(*batch_shape, -1) for s in self.rest(size))
+
+    def run(self, obs: jax.Array, carry: Any = (), reset: Any = None) -> tuple[tuple[jax.Array, ...], Any]:
+        """One decision on ``obs (..., obs_dim)``: (outputs, each ``(..., width)``, the new carry). In
+        ``carried`` mode the hidden states restart at rest where ``reset (...)`` is True."""
+        lead = obs.shape[:-1]
+        flat = obs.reshape(-1, obs.shape[-1])
+        states = None
+        if self.time_mode == "carried":
+            states = tuple(c.reshape(flat.shape[0], -1) for c in carry)
+            if reset is not None:
+                r = jnp.asarray(reset, bool).reshape(-1, 1)
+                states = tuple(jnp.where(r, s0, s) for s0, s in zip(self.rest(flat.shape[0]), states))
+        outputs, states, _ = self.simulate(flat, states)
+        outputs = tuple(o.reshape(*lead, -1) for o in outputs)
+        if self.time_mode == "carried":
+            carry = tuple(s.reshape(*lead, -1) for s in states)
+        return outputs, carry
+
+
+class SpikingActorCritic(SpikingNetwork):
+    """The spiking policy of PPO and A2C: heads ``actor`` (logits or Gaussian mean) and ``critic`` (value).
+
+    Args:
+      obs_dim, action_dim: sizes of the observation vector and of the action (logits or Gaussian mean).
+      hidden: widths of the spiking layers, shared by actor and critic.
+      continuous: Gaussian head with a state-independent log std (``log_std_init``).
+      **kw: the settings of :class:`SpikingNetwork`.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (64, 64), *,
+                 continuous: bool = False, log_std_init: float = 0.0, rngs: nnx.Rngs, **kw):  # fmt: skip
+        super().__init__(obs_dim, (("actor", action_dim, 0.01), ("critic", 1, 1.0)), hidden, rngs=rngs, **kw)
+        self.continuous = continuous
+        if continuous:
+            self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
 
     def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
-        """``obs (..., obs_dim)`` -> (distribution, value ``(...,)``, ``carry`` unchanged)."""
-        lead = obs.shape[:-1]
-        head, value, _ = self.simulate(obs.reshape(-1, obs.shape[-1]))
-        head, value = head.reshape(*lead, -1), value.reshape(lead)
-        return policy_distribution(head, self.log_std[...] if self.continuous else None), value, carry
+        """``obs (..., obs_dim)`` -> (distribution, value ``(...,)``, carry)."""
+        (head, value), carry = self.run(obs, carry, reset)
+        return policy_distribution(head, self.log_std[...] if self.continuous else None), value[..., 0], carry
 
 
-def energy(network: SpikingActorCritic, obs: jax.Array) -> dict[str, jax.Array]:
-    """What the spikes of ``network`` cost on ``obs (B, obs_dim)``, per decision.
+class SpikingQNetwork(SpikingNetwork):
+    """Spiking action values of DQN and PQN (``inner`` mode): ``obs (..., obs_dim) -> Q (..., num_actions)``.
+
+    Args:
+      obs_dim, num_actions: observation size and number of discrete actions.
+      hidden: widths of the spiking layers.
+      **kw: the settings of :class:`SpikingNetwork` (``time_mode`` must be ``inner``: replayed or shuffled
+        transitions have no sequence to carry membranes along).
+    """
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int] = (64, 64), *, rngs: nnx.Rngs, **kw):
+        if kw.get("time_mode", "inner") != "inner":
+            raise ValueError(f"time_mode={kw['time_mode']!r} is invalid for a spiking Q-network: must be 'inner'")
+        super().__init__(obs_dim, (("q", num_actions, 1.0),), hidden, rngs=rngs, **kw)
+
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return self.run(obs)[0][0]
+
+
+def spiking_core(model: nnx.Module) -> SpikingNetwork | None:
+    """The :class:`SpikingNetwork` that ``model`` is, or wraps as ``model.q`` (an epsilon-greedy Q policy); None
+    for a network without spikes."""
+    for candidate in (model, getattr(model, "q", None)):
+        if isinstance(candidate, SpikingNetwork):
+            return candidate
+    return None
+
+
+def energy(network: SpikingNetwork, obs: jax.Array, states: tuple | None = None) -> dict[str, jax.Array]:
+    """What the spikes of ``network`` cost on ``obs (B, obs_dim)``, per decision, from hidden ``states`` (at rest
+    if None; a ``carried`` network's carry reshaped to ``(B, ...)``).
 
     Returns:
       ``firing_rate_l`` for each spiking layer ``l`` (spikes per neuron per SNN step, averaged over the batch);
       ``synops``: synaptic operations per decision (each spike times its fan-out: the next dense layer's width,
-      or the read-outs' widths for the last layer), plus the input layer's multiply-accumulates, computed once
-      per decision from the analog current; ``ann_macs``: the multiply-accumulates per decision of the ANN twin
-      (the same widths, one pass).
+      or the read-outs' widths for the last layer, plus the layer's own width for a recurrent kind), plus the
+      input layer's multiply-accumulates, computed once per decision from the analog current; ``ann_macs``: the
+      multiply-accumulates per decision of the ANN twin (the same widths and recurrences, one pass).
     """
-    _, _, spikes = network.simulate(obs)
+    _, _, spikes = network.simulate(obs, states)
     sizes = network.sizes
-    outputs = network.actor.out_features + network.critic.out_features
-    fan_out = (*sizes[2:], outputs)
+    recurrent = [n if hasattr(layer, "recurrent_w") else 0 for n, layer in zip(sizes[1:], network.neurons)]
+    fan_out = [f + r for f, r in zip((*sizes[2:], network.output_width), recurrent)]
     counts = [s.sum((0, 2)).mean() for s in spikes]  # spikes per decision, per layer
     out = {f"firing_rate_{i}": s.mean() for i, s in enumerate(spikes)}
     input_macs = sizes[0] * sizes[1]
     out["synops"] = input_macs + sum(c * f for c, f in zip(counts, fan_out))
-    ann = input_macs + sum(a * b for a, b in zip(sizes[1:], (*sizes[2:], outputs)))
+    ann = input_macs + sum(a * b for a, b in zip(sizes[1:], fan_out))
     out["ann_macs"] = jnp.float32(ann)
     return out
