@@ -175,3 +175,39 @@ def test_dqn_trains_a_spiking_q_network_with_its_energy():
     out = run_seeds(dqn.make_train(config), 1).output
     assert np.isfinite(out.final["synops"]).all() and float(out.final["ann_macs"][0]) == 4 * 16 + 16 * 2
     assert "linears" in out.params and "q" in out.params
+
+
+def test_a_spiking_run_writes_the_spike_raster_of_one_greedy_episode(tmp_path):
+    from synjax.agents import spike_raster
+    from synjax.agents.config import make_env
+
+    config = ppo.PPOConfig(**{**SMALL, "snn_time_mode": "carried", "snn_time_steps": 1, "num_minibatches": 2},
+                           num_seeds=2, out=str(tmp_path / "run"))  # fmt: skip
+    path, _ = ppo.run(config)
+    assert (path / "spikes.png").stat().st_size > 10_000
+    net = _net(time_steps=3)
+    env, env_params = make_env(config)
+    spikes, ret = spike_raster.record_episode(net, env, env_params, jax.random.key(0))
+    assert [s.shape[1:] for s in spikes] == [(3, 8), (3, 8)]
+    assert spikes[0].shape[0] == ret  # CartPole pays 1 a step: one decision per unit of return
+    assert set(np.unique(spikes[0])) <= {0, 1}
+
+
+def test_poisson_code_fires_at_its_rates_and_is_a_fixed_function_of_the_observation():
+    net = _net(encoder="poisson", time_steps=64)
+    obs = jnp.array([[0.0, 1.5, -1.5, 30.0]] * 256) + jnp.arange(256)[:, None] * 1e-6  # distinct observations
+    spikes = np.asarray(net.encode(obs))  # (T, B, 2 D): positive parts, then negative parts
+    assert spikes.shape == (64, 256, 8) and set(np.unique(spikes)) <= {0.0, 1.0}
+    rates = spikes.mean((0, 1))
+    np.testing.assert_allclose(rates, [0, 0.5, 0, 1, 0, 0, 0.5, 0], atol=0.02)  # |x| / 3, clipped to 1
+    np.testing.assert_array_equal(spikes, np.asarray(net.encode(obs)))  # no hidden randomness: replays agree
+    assert not np.array_equal(spikes[:, 0], spikes[:, 1])  # nearby observations get their own trains
+    e = energy(net, obs)
+    assert float(e["input_rate"]) == pytest.approx(spikes.mean())
+    assert float(e["ann_macs"]) == 4 * 8 + 8 * 8 + 8 * 3  # the ANN twin reads the 4 observation values
+
+
+def test_ppo_trains_a_poisson_coded_policy():
+    config = ppo.PPOConfig(**{**SMALL, "snn_encoder": "poisson", "snn_time_steps": 4}, num_seeds=1)
+    out = run_seeds(ppo.make_train(config), 1).output
+    assert np.isfinite(out.final["eval_return"]).all() and 0 < float(out.final["input_rate"][0]) < 1

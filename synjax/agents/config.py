@@ -119,8 +119,9 @@ class SpikingConfig:
         policy's carry across environment steps, reset where an episode starts; PPO and A2C only).
       snn_neuron: spiking neuron of the hidden layers (spyx): ``LIF``, ``IF``, ``ALIF``, ``CuBaLIF`` or a
         recurrent form ``RLIF``, ``RIF``, ``RCuBaLIF``.
-      snn_encoder: ``direct`` (the observation as a constant current) or ``population`` (Gaussian receptive
-        fields per observation dimension; the observation is normalized by running statistics).
+      snn_encoder: ``direct`` (the observation as a constant current), ``population`` (Gaussian receptive
+        fields per observation dimension) or ``poisson`` (rate-coded input spikes, two neurons per dimension);
+        the last two normalize the observation by running statistics.
       snn_population: receptive fields per observation dimension of the population encoder.
       snn_decoder: ``membrane`` (the membranes of non-spiking leaky read-outs) or ``rate`` (spike counts
         through dense read-outs).

@@ -31,6 +31,7 @@ import optax
 from flax import nnx, struct
 
 from synjax import results
+from synjax.agents import spike_raster
 from synjax.agents.config import make_env
 from synjax.agents.dqn_config import DQNConfig
 from synjax.agents.evaluation import episode_returns
@@ -341,15 +342,17 @@ def make_train(config: DQNConfig) -> Trainer:
 
 def run(config: DQNConfig):
     """Train every seed (and swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
+
+    def pictures(stage, output: TrainOutput) -> None:  # a spiking Q-network's spikes over one greedy episode
+        env, env_params = make_env(config)
+        graphdef, init, _ = make_q_network(config, env, env_params)
+        template = nnx.merge(graphdef, init(jax.random.key(0)))
+        spike_raster.write_run_picture(stage, template, output.params, env, env_params, f"dqn {config.env}")
+
     return run_experiment(
-        "dqn",
-        config,
-        make_train,
-        progress_total=config.total_timesteps,
-        progress_unit_metric="train return",
-        steps_per_seed=config.total_timesteps,
-        extra_summary=results.final_medians,
-    )
+        "dqn", config, make_train, progress_total=config.total_timesteps, progress_unit_metric="train return",
+        steps_per_seed=config.total_timesteps, extra_summary=results.final_medians, extra_files=pictures,
+    )  # fmt: skip
 
 
 PRESETS = {

@@ -87,7 +87,8 @@ class DQNConfig(AgentConfig, SpikingConfig):
                     "so a recurrent network would need sequence replay with a burn-in (R2D2); use ppo or a2c")  # fmt: skip
         if self.network == "snn":
             require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder, "'direct' for DQN (the "
-                    "population code needs running observation statistics, which DQN does not keep; pqn does)")  # fmt: skip
+                    "population and poisson codes need running observation statistics, which DQN does not keep; "
+                    "pqn does)")  # fmt: skip
         super().__post_init__()
         env, env_params = make_env(self)
         space = env.action_space(env_params)

@@ -17,7 +17,8 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax import results
+from synjax import results, sweep
+from synjax.agents import spike_raster
 from synjax.agents.config import RolloutConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
 from synjax.agents.networks import action_spec, obs_encoder
@@ -35,9 +36,15 @@ NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
 
 def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
+    def pictures(stage, output: TrainOutput) -> None:  # a spiking policy's spikes over one greedy episode
+        first = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
+        env, env_params = make_env(first)
+        template = make_network(first, env, env_params, nnx.Rngs(0))
+        spike_raster.write_run_picture(stage, template, output.params, env, env_params, f"{name} {config.env}")
+
     return run_experiment(
         name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
-        steps_per_seed=config.env_steps, extra_summary=results.final_medians,
+        steps_per_seed=config.env_steps, extra_summary=results.final_medians, extra_files=pictures,
     )  # fmt: skip
 
 

@@ -154,6 +154,8 @@ PRESETS = {
     # epsilon 1 -> 0.2 over the first 20% of 500k steps.
     "tuned": PQNConfig(num_seeds=16, env="CartPole-v1", hidden=(256, 256), exploration_final_eps=0.2),
     # The same loop with a spiking Q-network (ours: LIF layers of 128, T = 8 from rest each decision, membrane
-    # read-out; no LayerNorm: the spikes are binary and the read-out linear).
-    "snn": PQNConfig(num_seeds=16, env="CartPole-v1", network="snn", hidden=(128, 128), exploration_final_eps=0.2),
+    # read-out, running observation normalization: 4 seeds x 100k reached 393, 482, 70, 500 with it and 167-173
+    # with a lower threshold and no normalization; no LayerNorm, the spikes are binary).
+    "snn": PQNConfig(num_seeds=16, env="CartPole-v1", network="snn", hidden=(128, 128), norm_obs=True,
+                     exploration_final_eps=0.2),
 }

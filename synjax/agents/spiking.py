@@ -17,7 +17,11 @@ SNN steps (backpropagation through time inside the one jit). Two time modes:
 Encoders: ``direct`` (the observation, optionally normalized, through a dense layer as a constant current each
 step) and ``population`` (PopSAN: each observation dimension becomes ``P`` Gaussian receptive fields over the
 normalized range, whose activations are the current; the observation is always normalized by running
-statistics). Decoders: ``membrane`` (a non-spiking leaky integrator per output; its membrane after the
+statistics); ``poisson`` (rate coding: each normalized observation dimension becomes two input neurons, its
+positive and negative parts, firing with probability ``|x| / 3`` per SNN step, clipped to 1). The Poisson
+spikes are drawn from a hash of the observation's bits (:func:`observation_uniforms`), not from a PRNG key: the
+same observation always gives the same spike trains, so PPO's update re-evaluates exactly the policy that acted
+and no key enters the policy contract. Decoders: ``membrane`` (a non-spiking leaky integrator per output; its membrane after the
 decision's ``T`` steps is the output) and ``rate`` (the last layer's spike counts over ``T``, through a dense
 layer).
 """
@@ -33,15 +37,18 @@ import jax.numpy as jnp
 from flax import nnx
 
 from synjax.agents.networks import ObsNorm, _linear, policy_distribution
+from synjax.envs.random_bits import uniform_from_bits
 from synjax.snn.spyx_neurons import NEURONS, make_neuron, membrane_potential
 
-ENCODERS = ("direct", "population")
+ENCODERS = ("direct", "population", "poisson")
 DECODERS = ("membrane", "rate")
 TIME_MODES = ("inner", "carried")
 #: spiking kinds the hidden layers are built from (spyx; the R kinds add recurrent weights within a layer)
 SPIKING_KINDS = NEURONS
 #: normalized observations are clipped to +-this before the population code's receptive fields
 POPULATION_RANGE = 3.0
+#: murmur3's 32-bit finalizer constants and the golden-ratio increment (the Poisson encoder's hash)
+_MIX = (0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9)
 #: SNN steps unrolled in the compiled loop (a rolled loop costs a while-loop iteration per step on CPU)
 UNROLL = 16
 
@@ -100,8 +107,8 @@ class SpikingNetwork(nnx.Module):
         self.time_steps, self.time_mode, self.encoder, self.decoder = time_steps, time_mode, encoder, decoder
         self.neuron, self.population = neuron, population
         self.head_names = tuple(name for name, _, _ in heads)
-        self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder == "population" else None
-        in_dim = obs_dim * population if encoder == "population" else obs_dim
+        self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder != "direct" else None
+        in_dim = {"direct": obs_dim, "population": obs_dim * population, "poisson": 2 * obs_dim}[encoder]
         self.sizes = (in_dim, *hidden)
         self.linears = nnx.List([_linear(a, b, math.sqrt(2.0), rngs) for a, b in zip(self.sizes, self.sizes[1:])])
         kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "rngs": rngs}
@@ -118,11 +125,17 @@ class SpikingNetwork(nnx.Module):
         return sum(getattr(self, name).out_features for name in self.head_names)
 
     def encode(self, obs: jax.Array) -> jax.Array:
-        """``obs (B, obs_dim)`` -> the input current of the first dense layer ``(B, sizes[0])``."""
+        """``obs (B, obs_dim)`` -> the input of the first dense layer: ``(B, sizes[0])``, the same every SNN step
+        (direct, population), or ``(T, B, sizes[0])`` spikes (poisson)."""
+        raw = obs
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self.encoder == "direct":
             return obs
+        if self.encoder == "poisson":
+            rate = jnp.clip(jnp.concatenate([obs, -obs], -1) / POPULATION_RANGE, 0.0, 1.0)  # (B, 2D)
+            u = observation_uniforms(raw, self.time_steps, rate.shape[-1])
+            return (u < rate).astype(jnp.float32)
         x = jnp.clip(obs, -POPULATION_RANGE, POPULATION_RANGE)[..., None]  # (B, D, 1)
         centers = jnp.linspace(-POPULATION_RANGE, POPULATION_RANGE, self.population)
         width = 2 * POPULATION_RANGE / (self.population - 1)
@@ -136,14 +149,16 @@ class SpikingNetwork(nnx.Module):
         """``T`` steps on ``obs (B, obs_dim)`` from hidden ``states`` (at rest if None) -> (outputs: one
         ``(B, width)`` per head, hidden states after the steps, spikes per layer ``(T, B, width)``)."""
         batch = obs.shape[0]
-        first = self.linears[0](self.encode(obs))  # constant over the T steps: computed once
+        encoded = self.encode(obs)
+        spiking_input = self.encoder == "poisson"
+        first = None if spiking_input else self.linears[0](encoded)  # constant over the T steps: computed once
         states = self.rest(batch) if states is None else states
         membrane = self.decoder == "membrane"
         readout = tuple(getattr(self, f"{h}_li").initial_state(batch) for h in self.head_names) if membrane else ()
 
-        def step(carry, _):
+        def step(carry, x):
             states, readout = carry
-            current, new_states, spikes = first, [], []
+            current, new_states, spikes = (self.linears[0](x) if spiking_input else first), [], []
             for i, (neuron, state) in enumerate(zip(self.neurons, states)):
                 if i > 0:
                     current = self.linears[i](spikes[-1])
@@ -155,7 +170,8 @@ class SpikingNetwork(nnx.Module):
                                 for h, r in zip(self.head_names, readout))  # fmt: skip
             return (tuple(new_states), readout), tuple(spikes)
 
-        (states, readout), spikes = jax.lax.scan(step, (states, readout), None, length=self.time_steps, unroll=UNROLL)
+        xs = encoded if spiking_input else None
+        (states, readout), spikes = jax.lax.scan(step, (states, readout), xs, length=self.time_steps, unroll=UNROLL)
         if membrane:
             outputs = tuple(membrane_potential("LI", r) for r in readout)
         else:  # spike counts over T (as a rate), decoded by the dense read-outs
@@ -187,6 +203,28 @@ class SpikingNetwork(nnx.Module):
         if self.time_mode == "carried":
             carry = tuple(s.reshape(*lead, -1) for s in states)
         return outputs, carry
+
+
+def observation_uniforms(obs: jax.Array, steps: int, width: int) -> jax.Array:
+    """``(steps, B, width)`` float32 uniforms in [0, 1) that are a fixed function of each observation's bits.
+
+    The observation's float32 words are hashed into one 32-bit seed per row (murmur3's finalizer over the words,
+    each offset by its position); each uniform is the finalizer of that seed mixed with its (step, unit) index.
+    Distinct observations give unrelated streams, the same one the same stream.
+    """
+
+    def fmix(h):
+        h = h ^ (h >> 16)
+        h = h * jnp.uint32(_MIX[0])
+        h = h ^ (h >> 13)
+        h = h * jnp.uint32(_MIX[1])
+        return h ^ (h >> 16)
+
+    words = jax.lax.bitcast_convert_type(obs.astype(jnp.float32), jnp.uint32)  # (B, D)
+    position = jnp.arange(words.shape[-1], dtype=jnp.uint32) * jnp.uint32(_MIX[2])
+    seed = fmix(fmix(words + position).sum(-1, dtype=jnp.uint32) + jnp.uint32(_MIX[2]))  # (B,)
+    index = jnp.arange(steps * width, dtype=jnp.uint32).reshape(steps, 1, width) + jnp.uint32(1)
+    return uniform_from_bits(fmix(seed[None, :, None] ^ (index * jnp.uint32(_MIX[2]))))
 
 
 class SpikingActorCritic(SpikingNetwork):
@@ -248,7 +286,8 @@ def energy(network: SpikingNetwork, obs: jax.Array, states: tuple | None = None)
       ``firing_rate_l`` for each spiking layer ``l`` (spikes per neuron per SNN step, averaged over the batch);
       ``synops``: synaptic operations per decision (each spike times its fan-out: the next dense layer's width,
       or the read-outs' widths for the last layer, plus the layer's own width for a recurrent kind), plus the
-      input layer's multiply-accumulates, computed once per decision from the analog current; ``ann_macs``: the
+      input layer's multiply-accumulates, computed once per decision from the analog current (with the poisson
+      encoder: each input spike times the first layer's width, and ``input_rate``); ``ann_macs``: the
       multiply-accumulates per decision of the ANN twin (the same widths and recurrences, one pass).
     """
     _, _, spikes = network.simulate(obs, states)
@@ -257,7 +296,17 @@ def energy(network: SpikingNetwork, obs: jax.Array, states: tuple | None = None)
     fan_out = [f + r for f, r in zip((*sizes[2:], network.output_width), recurrent)]
     counts = [s.sum((0, 2)).mean() for s in spikes]  # spikes per decision, per layer
     out = {f"firing_rate_{i}": s.mean() for i, s in enumerate(spikes)}
-    input_macs = sizes[0] * sizes[1]
+    hidden_ops = sum(c * f for c, f in zip(counts, fan_out))
+    hidden_macs = sum(a * b for a, b in zip(sizes[1:], fan_out))
+    if network.encoder == "poisson":  # spikes in too: each input spike reaches the first layer's units
+        inputs = network.encode(obs)
+        out["input_rate"] = inputs.mean()
+        input_ops, ann_input = inputs.sum((0, 2)).mean() * sizes[1], (sizes[0] // 2) * sizes[1]
+    else:  # an analog current, computed once per decision; the ANN twin reads the same input
+        input_ops = ann_input = sizes[0] * sizes[1]
+    out["synops"] = input_ops + hidden_ops
+    out["ann_macs"] = jnp.float32(ann_input + hidden_macs)
+    return out
     out["synops"] = input_macs + sum(c * f for c, f in zip(counts, fan_out))
     ann = input_macs + sum(a * b for a, b in zip(sizes[1:], fan_out))
     out["ann_macs"] = jnp.float32(ann)
