@@ -472,3 +472,11 @@ def test_advantage_standardization_uses_the_population_std():
     z = losses.normalize(jnp.array([1.0, 2.0, 3.0, 6.0]))
     np.testing.assert_allclose(float(z.mean()), 0.0, atol=1e-6)
     np.testing.assert_allclose(float(z.std()), 1.0, rtol=1e-5)  # jnp.std: ddof=0 (torch's std() has ddof=1)
+
+
+def test_the_minatar_convolution_as_patches_equals_the_convolution():
+    from synjax.agents.cnn import _conv, conv3x3
+
+    conv = _conv(4, 16, 3, 1, nnx.Rngs(0))
+    x = (jax.random.uniform(jax.random.key(0), (5, 10, 10, 4)) < 0.3).astype(jnp.float32)
+    np.testing.assert_allclose(np.asarray(conv3x3(conv, x)), np.asarray(conv(x)), rtol=1e-5, atol=1e-5)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -83,7 +82,7 @@ def test_spiking_pqn_trains_end_to_end_with_its_energy_and_obs_statistics():
 def test_a_saved_pqn_run_is_evaluable(tmp_path):
     from synjax import evaluate_run
 
-    path, run = pqn.run(dataclasses.replace(SMALL, num_seeds=2, out=str(tmp_path / "run")))
+    path, _ = pqn.run(dataclasses.replace(SMALL, num_seeds=2, out=str(tmp_path / "run")))
     policy, params, _ = evaluate_run.load_policy(path)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape[0] == 2 and np.all(np.isfinite(returns))

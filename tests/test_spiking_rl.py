@@ -113,7 +113,7 @@ def test_bad_spiking_settings_are_refused_naming_the_field():
         DQNConfig(network="snn", snn_time_mode="carried", snn_time_steps=1)
     with pytest.raises(ValueError, match=r"^snn_encoder='population' is invalid: must be 'direct' for DQN"):
         DQNConfig(network="snn", snn_encoder="population")
-    with pytest.raises(ValueError, match=r"^network='gru' is invalid: must be 'mlp' or 'snn' for DQN"):
+    with pytest.raises(ValueError, match=r"^network='gru' is invalid: must be 'mlp', 'cnn' or 'snn' for DQN"):
         DQNConfig(network="gru")
 
 

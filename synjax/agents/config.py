@@ -85,6 +85,21 @@ class AgentConfig(RunConfig):
             require(False, "env_params", self.env_params, f"valid params of {self.env} ({e})")
         require(self.network in self.networks, "network", self.network,
                 f"one of {', '.join(self.networks)} for {type(self).__name__}")  # fmt: skip
+        if self.network == "cnn":
+            image_shape(self)
+
+
+def image_shape(config: AgentConfig) -> tuple[int, int, int]:
+    """``(H, W, C)`` of ``config.env``'s image observations (``--network cnn``; MinAtar: 10 x 10 x channels).
+
+    Raises:
+      ValueError: naming ``network``, when the observations are not ``(H, W, C)`` images of at least 3 x 3.
+    """
+    env, env_params = make_env(config)
+    shape = tuple(getattr(env.observation_space(env_params), "shape", ()) or ())
+    require(len(shape) == 3 and min(shape[:2]) >= 3, "network", config.network,
+            f"a network for {config.env}'s observations of shape {shape} ('cnn' needs (H, W, C) images, H, W >= 3)")  # fmt: skip
+    return shape
 
 
 class RolloutBudget:
@@ -108,9 +123,9 @@ class RolloutBudget:
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingConfig:
-    """The ``--network snn`` settings (:mod:`synjax.agents.spiking`) of the agents that can train a spiking
-    network; read only when ``network`` is ``snn``.
+class SpikingConfig(AgentConfig):
+    """An agent that can train a spiking network: the ``--network snn`` settings (:mod:`synjax.agents.spiking`),
+    read only when ``network`` is ``snn``.
 
     Attributes:
       snn_time_steps: SNN steps per decision (``T``); in ``inner`` mode at least ``len(hidden) + 1`` (each
@@ -126,7 +141,8 @@ class SpikingConfig:
       snn_decoder: ``membrane`` (the membranes of non-spiking leaky read-outs) or ``rate`` (spike counts
         through dense read-outs).
       snn_surrogate: surrogate gradient of the spikes (spyx.axn).
-      snn_beta: membrane decay per SNN step; snn_threshold: firing threshold.
+      snn_beta: membrane decay per SNN step.
+      snn_threshold: firing threshold.
     """
 
     #: the time modes this algorithm can train
@@ -149,10 +165,22 @@ class SpikingConfig:
         require(bool(hidden), "hidden", hidden, "at least one layer width for --network snn")
         require(self.snn_time_mode in self.snn_time_modes, "snn_time_mode", self.snn_time_mode,
                 f"one of {', '.join(self.snn_time_modes)} for {type(self).__name__}")  # fmt: skip
-        fewest = min_time_steps(self.snn_time_mode, len(hidden))
+        image = self.snn_image()
+        if image is not None:
+            require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder,
+                    f"'direct' for {self.env}'s image observations (a spiking convolution reads the image)")  # fmt: skip
+        layers = len(hidden) + (image is not None)
+        fewest = min_time_steps(self.snn_time_mode, layers)
         require(self.snn_time_steps >= fewest, "snn_time_steps", self.snn_time_steps,
-                f"an integer >= {fewest} in {self.snn_time_mode} mode with {len(hidden)} spiking layers (a spyx "
+                f"an integer >= {fewest} in {self.snn_time_mode} mode with {layers} spiking layers (a spyx "
                 "neuron emits its spike one SNN step after the input that caused it)")  # fmt: skip
+
+    def snn_image(self) -> tuple[int, int, int] | None:
+        """``(H, W, C)`` when ``env`` observes images (a spiking network then starts with a spiking
+        convolution), else None."""
+        env, env_params = make_env(self)
+        shape = tuple(getattr(env.observation_space(env_params), "shape", ()) or ())
+        return shape if len(shape) == 3 and min(shape[:2]) >= 3 else None
 
     @property
     def stateful(self) -> bool:
@@ -165,11 +193,12 @@ class SpikingConfig:
             "time_steps": self.snn_time_steps, "time_mode": self.snn_time_mode, "neuron": self.snn_neuron,
             "encoder": self.snn_encoder, "population": self.snn_population, "decoder": self.snn_decoder,
             "surrogate": self.snn_surrogate, "beta": self.snn_beta, "threshold": self.snn_threshold,
+            "image": self.snn_image(),
         }  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
-class RolloutConfig(AgentConfig, SpikingConfig, RolloutBudget):
+class RolloutConfig(SpikingConfig, RolloutBudget):
     """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these.
 
     Attributes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, ClassVar
 
-from synjax.agents.config import AgentConfig, SpikingConfig, make_env
+from synjax.agents.config import SpikingConfig, make_env
 from synjax.agents.networks import obs_encoder
 from synjax.checks import above, at_least, each, in_range, one_of, require
 from synjax.sweep import Floats
@@ -14,7 +14,7 @@ LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(AgentConfig, SpikingConfig):
+class DQNConfig(SpikingConfig):
     """DQN settings; names and defaults are Stable-Baselines3's DQN (the ``notebook`` preset's base).
 
     Fields typed ``Floats`` may be swept: ``--lr 1e-4,3e-4`` trains every value x every seed in one jit.
@@ -44,14 +44,14 @@ class DQNConfig(AgentConfig, SpikingConfig):
         CleanRL and PureJaxRL).
       huber_delta: Huber loss threshold, > 0 (sweepable).
       double_dqn: bootstrap action chosen by the online network (Double DQN).
-      network: ``mlp`` (ReLU MLP) or ``snn`` (spiking Q-network, ``inner`` time mode, ``direct`` encoder: the
+      network: ``mlp`` (ReLU MLP), ``cnn`` (the MinAtar CNN, for image observations) or ``snn`` (spiking Q-network, ``inner`` time mode, ``direct`` encoder: the
         ``snn_*`` fields of :class:`synjax.agents.config.SpikingConfig`).
       hidden: hidden layer widths of the Q-network.
       layer_norm: LayerNorm before each hidden ReLU of the MLP Q-network.
       eval_every: transitions between evaluations; a multiple of ``train_freq * num_envs``.
     """
 
-    networks: ClassVar[tuple[str, ...]] = ("mlp", "snn")
+    networks: ClassVar[tuple[str, ...]] = ("mlp", "cnn", "snn")
     #: replayed single transitions have no sequence to carry membranes along
     snn_time_modes: ClassVar[tuple[str, ...]] = ("inner",)
     #: DQN keeps no running observation statistics (the Q-networks' ``norm_obs``)
@@ -83,7 +83,7 @@ class DQNConfig(AgentConfig, SpikingConfig):
 
     def __post_init__(self) -> None:
         if self.network == "gru":
-            require(False, "network", self.network, "'mlp' or 'snn' for DQN: its replay samples single transitions, "
+            require(False, "network", self.network, "'mlp', 'cnn' or 'snn' for DQN: its replay samples single transitions, "
                     "so a recurrent network would need sequence replay with a burn-in (R2D2); use ppo or a2c")  # fmt: skip
         if self.network == "snn":
             require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder, "'direct' for DQN (the "

@@ -237,6 +237,23 @@ PRESETS = {
         lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01, norm_reward=True,
         eval_every=25,
     ),
+    # MinAtar (gymnax; Breakout by default, --env for the others): purejaxql config/alg/ppo_minatar.yaml, 64 envs x
+    # 128 steps, 4 epochs x 8 minibatches, lr 5e-3 annealed, gamma 0.99, lambda 0.95, clip 0.2 (the value clipped
+    # by it too), entropy 1e-4, value weight 0.5, grad norm 0.5, ReLU, and its CNN (16 3x3 convolutions, 128
+    # units). Differences: one torso shared by actor and critic (purejaxql: two), 2M steps (CPU; published 10M).
+    "minatar": PPOConfig(
+        num_seeds=4, env="Breakout-MinAtar", network="cnn", hidden=(128,), total_timesteps=2_000_000, num_envs=64,
+        num_steps=128, update_epochs=4, num_minibatches=8, lr=5e-3, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
+        clip_eps=0.2, vf_clip=0.2, ent_coef=1e-4, vf_coef=0.5, max_grad_norm=0.5, activation="relu", eval_every=12,
+    ),
+    # Its spiking twin: the same settings, the convolution's 1,024 outputs a LIF feature map, then 128 LIF units,
+    # T = 4 SNN steps per decision (the fewest above the 3 two spiking layers need), membrane read-outs.
+    "minatar-snn": PPOConfig(
+        num_seeds=4, env="Breakout-MinAtar", network="snn", hidden=(128,), snn_time_steps=4,
+        total_timesteps=2_000_000, num_envs=64, num_steps=128, update_epochs=4, num_minibatches=8, lr=5e-3,
+        anneal_lr=True, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, vf_clip=0.2, ent_coef=1e-4, vf_coef=0.5,
+        max_grad_norm=0.5, eval_every=12,
+    ),
     # The notebook's ShowerEnv run: SB3 PPO defaults, 400k steps.
     "shower-notebook": PPOConfig(num_seeds=16, env="ShowerEnv", total_timesteps=400_000, eval_every=10, **_SB3),
 }  # fmt: skip

@@ -158,4 +158,21 @@ PRESETS = {
     # with a lower threshold and no normalization; no LayerNorm, the spikes are binary).
     "snn": PQNConfig(num_seeds=16, env="CartPole-v1", network="snn", hidden=(128, 128), norm_obs=True,
                      exploration_final_eps=0.2),
+    # MinAtar (Breakout by default): purejaxql config/alg/pqn_minatar.yaml, 128 envs x 32 steps, 2 epochs x 32
+    # minibatches, lr 5e-4 decayed, grad norm 10, gamma 0.99, lambda 0.65, epsilon 1 -> 0.05 over the first 10%,
+    # LayerNorm, and its CNN (16 3x3 convolutions, 128 units). Differences: 2M steps (CPU; published 10M), the
+    # 0/1 frames not divided by 255 (LayerNorm follows the convolution either way), reward scale 1.
+    "minatar": PQNConfig(
+        num_seeds=4, env="Breakout-MinAtar", network="cnn", hidden=(128,), total_timesteps=2_000_000, num_envs=128,
+        num_steps=32, update_epochs=2, num_minibatches=32, lr=5e-4, anneal_lr=True, max_grad_norm=10.0,
+        gamma=0.99, gae_lambda=0.65, exploration_fraction=0.1, exploration_final_eps=0.05, reward_scale=1.0,
+        eval_every=24,
+    ),
+    # Its spiking twin: a LIF feature map of the convolution, 128 LIF units, T = 4, membrane read-out.
+    "minatar-snn": PQNConfig(
+        num_seeds=4, env="Breakout-MinAtar", network="snn", hidden=(128,), snn_time_steps=4,
+        total_timesteps=2_000_000, num_envs=128, num_steps=32, update_epochs=2, num_minibatches=32, lr=5e-4,
+        anneal_lr=True, max_grad_norm=10.0, gamma=0.99, gae_lambda=0.65, exploration_fraction=0.1,
+        exploration_final_eps=0.05, reward_scale=1.0, eval_every=24,
+    ),
 }

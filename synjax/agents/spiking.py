@@ -28,6 +28,7 @@ layer).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -47,6 +48,8 @@ TIME_MODES = ("inner", "carried")
 SPIKING_KINDS = NEURONS
 #: normalized observations are clipped to +-this before the population code's receptive fields
 POPULATION_RANGE = 3.0
+#: output channels of the 3x3 convolution in front of an image network's spiking layers (the MinAtar CNN's)
+CONV_FILTERS = 16
 #: murmur3's 32-bit finalizer constants and the golden-ratio increment (the Poisson encoder's hash)
 _MIX = (0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9)
 #: SNN steps unrolled in the compiled loop (a rolled loop costs a while-loop iteration per step on CPU)
@@ -57,6 +60,24 @@ def min_time_steps(time_mode: str, num_layers: int) -> int:
     """Fewest SNN steps per decision whose outputs depend on the observation: ``num_layers + 1`` in ``inner``
     mode (each spiking layer delays its input by one step), 1 in ``carried`` mode (the delay spans decisions)."""
     return num_layers + 1 if time_mode == "inner" else 1
+
+
+class ConvCurrent(nnx.Module):
+    """The input current of a spiking feature map: 3x3/1 VALID convolutions of an image, flattened.
+    ``obs (B, H * W * C) -> (B, (H - 2) * (W - 2) * filters)``; ``macs``: its multiply-accumulates per image."""
+
+    def __init__(self, height: int, width: int, channels: int, *, filters: int, rngs: nnx.Rngs):
+        from synjax.agents.cnn import _conv
+
+        self.shape = (height, width, channels)
+        self.conv = _conv(channels, filters, 3, 1, rngs)
+        self.out_features = (height - 2) * (width - 2) * filters
+        self.macs = self.out_features * 9 * channels
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        from synjax.agents.cnn import conv3x3
+
+        return conv3x3(self.conv, x.reshape(-1, *self.shape)).reshape(x.shape[0], -1)
 
 
 class SpikingNetwork(nnx.Module):
@@ -73,7 +94,10 @@ class SpikingNetwork(nnx.Module):
       encoder: one of :data:`ENCODERS`; population: ``population`` fields per observation dimension.
       decoder: one of :data:`DECODERS`.
       surrogate: spyx surrogate gradient name; beta: membrane decay per step; threshold: firing threshold.
-      normalize_obs: running mean/std normalization of the observation (forced on for ``population``).
+      normalize_obs: running mean/std normalization of the observation (forced on for ``population`` and
+        ``poisson``).
+      image: ``(H, W, C)`` of image observations (MinAtar): the first spiking layer is then a feature map of
+        :data:`CONV_FILTERS` 3x3 convolutions of the image (the ANN ``cnn``'s torso, spiking), before ``hidden``.
     """
 
     def __init__(
@@ -92,6 +116,7 @@ class SpikingNetwork(nnx.Module):
         beta: float = 0.9,
         threshold: float = 1.0,
         normalize_obs: bool = False,
+        image: tuple[int, int, int] | None = None,
         rngs: nnx.Rngs,
     ):
         if not hidden:
@@ -100,19 +125,29 @@ class SpikingNetwork(nnx.Module):
                                      ("decoder", decoder, DECODERS), ("neuron", neuron, SPIKING_KINDS)):  # fmt: skip
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is invalid: must be one of {', '.join(allowed)}")
-        fewest = min_time_steps(time_mode, len(hidden))
+        if image is not None and encoder != "direct":
+            raise ValueError(f"encoder={encoder!r} is invalid for image observations: must be 'direct' (the "
+                             "convolution reads the image itself)")  # fmt: skip
+        layers = len(hidden) + (image is not None)
+        fewest = min_time_steps(time_mode, layers)
         if time_steps < fewest:
             raise ValueError(f"time_steps={time_steps} is invalid: must be >= {fewest} in {time_mode} mode with "
-                             f"{len(hidden)} spiking layers (each delays its input by one SNN step)")  # fmt: skip
+                             f"{layers} spiking layers (each delays its input by one SNN step)")  # fmt: skip
         self.time_steps, self.time_mode, self.encoder, self.decoder = time_steps, time_mode, encoder, decoder
         self.neuron, self.population = neuron, population
         self.head_names = tuple(name for name, _, _ in heads)
         self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder != "direct" else None
         in_dim = {"direct": obs_dim, "population": obs_dim * population, "poisson": 2 * obs_dim}[encoder]
-        self.sizes = (in_dim, *hidden)
-        self.linears = nnx.List([_linear(a, b, math.sqrt(2.0), rngs) for a, b in zip(self.sizes, self.sizes[1:])])
+        if image is None:
+            self.sizes = (in_dim, *hidden)
+            self.linears = nnx.List([_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes)])
+        else:  # a spiking feature map first: the image's convolution is its (constant) input current
+            conv = ConvCurrent(*image, filters=CONV_FILTERS, rngs=rngs)
+            self.sizes = (in_dim, conv.out_features, *hidden)
+            dense = [_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes[1:])]
+            self.linears = nnx.List([conv, *dense])
         kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "rngs": rngs}
-        self.neurons = nnx.List([make_neuron(neuron, n, **kw) for n in hidden])
+        self.neurons = nnx.List([make_neuron(neuron, n, **kw) for n in self.sizes[1:]])
         for name, width, gain in heads:
             setattr(self, name, _linear(hidden[-1], width, gain, rngs))
         if decoder == "membrane":  # non-spiking leaky integrators whose membranes are the outputs
@@ -303,11 +338,7 @@ def energy(network: SpikingNetwork, obs: jax.Array, states: tuple | None = None)
         out["input_rate"] = inputs.mean()
         input_ops, ann_input = inputs.sum((0, 2)).mean() * sizes[1], (sizes[0] // 2) * sizes[1]
     else:  # an analog current, computed once per decision; the ANN twin reads the same input
-        input_ops = ann_input = sizes[0] * sizes[1]
+        input_ops = ann_input = getattr(network.linears[0], "macs", sizes[0] * sizes[1])
     out["synops"] = input_ops + hidden_ops
     out["ann_macs"] = jnp.float32(ann_input + hidden_macs)
-    return out
-    out["synops"] = input_macs + sum(c * f for c, f in zip(counts, fan_out))
-    ann = input_macs + sum(a * b for a, b in zip(sizes[1:], fan_out))
-    out["ann_macs"] = jnp.float32(ann)
     return out
