@@ -38,3 +38,9 @@ section snn 45 python3 scripts/bench_snn.py --batches 10 --repeats 3 --torch-dev
 section host 260 python3 scripts/bench_host.py --sections speed-breakout,speed-carracing --speed-steps 4000 \
     --carracing-steps 8192 --sb3-device cuda --torch-threads 4 --json "$out/host.json"
 section memory 90 python3 scripts/bench_memory.py --num-seeds 16 --total-timesteps 1000000 --out-dir "$out/memory"
+# spiking deep RL (added 2026-12-02, not yet run on a GPU): the 64-seed SpikingJelly ratio, the speed table, the
+# CartPole and MinAtar targets (MinAtar: PQN and PPO, ANN and spiking, Breakout at the presets' 2M steps)
+section spiking-jelly 120 python3 scripts/bench_spiking_rl.py jelly
+section spiking-speed 90 python3 scripts/bench_spiking_rl.py speed
+section spiking-pqn 120 python3 scripts/bench_spiking_rl.py pqn
+section spiking-minatar 300 python3 scripts/bench_spiking_rl.py minatar --num-seeds 4

@@ -1,16 +1,21 @@
 """Spiking policies trained by deep RL, side by side with their ANN twins (issue 16).
 
-    python scripts/bench_spiking_rl.py speed       # PPO agent steps/s: ANN MLP vs SNN at T = 1, 4, 16
-    python scripts/bench_spiking_rl.py cartpole    # spiking PPO (inner, T = 8) on CartPole-v1: final returns
-    python scripts/bench_spiking_rl.py jelly       # agent steps/s against SpikingJelly's spiking PPO (needs .[bench])
+    python scripts/bench_spiking_rl.py speed     # PPO agent steps/s: ANN MLP vs SNN at T = 3, 4, 16
+    python scripts/bench_spiking_rl.py jelly     # agent steps/s against SpikingJelly's spiking PPO (needs .[bench])
+    python scripts/bench_spiking_rl.py cartpole  # PPO on CartPole-v1, 200k: MLP vs SNN (inner, T = 8)
+    python scripts/bench_spiking_rl.py pqn       # PQN on CartPole-v1, 500k: MLP (LayerNorm) vs spiking Q-network
+    python scripts/bench_spiking_rl.py carried   # spiking PPO, carried membranes, on CartPole-v1, 500k
+    python scripts/bench_spiking_rl.py memory    # CartPole-masked-v1, 1M: MLP vs carried spiking PPO
+    python scripts/bench_spiking_rl.py minatar --num-seeds 4 [--env SpaceInvaders-MinAtar]  # PQN, PPO: CNN vs SNN
 
 ``speed`` trains each network for a short budget at 1 and 64 seeds in one jit and prints steps/s and the SNN's
-cost against the ANN (the ratio). ``cartpole`` trains 16 seeds for 200k steps per seed with the CartPole-tuned
-PPO preset and ``--network snn``, and prints the median final deterministic return (target >= 475), the energy
-per decision and the ANN twin's multiply-accumulates. ``jelly`` times SpikingJelly's spiking PPO (the network and
-settings of its ``activation_based/examples/spiking_ppo.py``, on Gymnasium CartPole-v1) and synjax's with the same
-network and T = 16 at 1 and 64 seeds, and prints the ratios (targets: >= 20x at 1 seed, >= 200x at 64 seeds).
-Each prints one line per configuration and a summary.
+cost against the ANN (the ratio). ``jelly`` times SpikingJelly's spiking PPO (the network and settings of its
+``activation_based/examples/spiking_ppo.py``, on Gymnasium CartPole-v1) and synjax's with the same network and
+T = 16 at 1 and 64 seeds, and prints the ratios (targets: >= 20x at 1 seed, >= 200x at 64 seeds). The tables
+(``cartpole``, ``pqn``, ``carried``, ``memory``, ``minatar``) train each row's preset for 16 seeds (``--num-seeds``)
+in one jit and print the median final deterministic return against the target (475 on CartPole, 450 on the
+masked one; MinAtar: each spiking row's share of its ANN twin's), the seeds that reach it, the energy per decision
+next to the ANN twin's multiply-accumulates, and the speed.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ def speed(total: int) -> None:
     rows = []
     for seeds in (1, 64):
         base = None
-        for network, steps in (("mlp", 0), ("snn", 1), ("snn", 4), ("snn", 16)):
+        # T = 3 is the fewest SNN steps with which two spiking layers see the observation (inner mode)
+        for network, steps in (("mlp", 0), ("snn", 3), ("snn", 4), ("snn", 16)):
             extra = {"snn_time_steps": steps} if network == "snn" else {}
             config = _config(network=network, total_timesteps=total, eval_every=10_000, **extra)
             run = run_seeds(ppo.make_train(config), seeds)
@@ -151,38 +157,69 @@ def jelly(total: int, peer_total: int) -> None:
                                   for s, (r, t) in ratios.items()))  # fmt: skip
 
 
-def cartpole(num_seeds: int, total: int, time_steps: int) -> None:
-    """The CartPole-v1 target: median final deterministic return of spiking PPO (inner mode)."""
-    config = _config(network="snn", snn_time_steps=time_steps, total_timesteps=total, num_seeds=num_seeds)
-    t0 = time.perf_counter()
-    run = run_seeds(ppo.make_train(config), num_seeds)
-    final = run.output.final
-    ret = np.asarray(final["eval_return"])
-    print(f"spiking PPO (inner, T={time_steps}) CartPole-v1, {num_seeds} seeds x {config.env_steps:,} steps: "
-          f"median final return {np.median(ret):.1f}, mean {ret.mean():.1f}, {int((ret >= 475).sum())} of "
-          f"{num_seeds} seeds >= 475 (target: median >= 475)")  # fmt: skip
-    print(f"  per seed: {np.round(ret, 1).tolist()}")
-    print(f"  energy per decision: synops median {np.median(final['synops']):,.0f}, ANN twin MACs "
-          f"{float(np.asarray(final['ann_macs'])[0]):,.0f}; firing rates "
-          + ", ".join(f"layer {k[-1]} {np.median(v):.3f}" for k, v in final.items() if k.startswith("firing_rate")))
-    print(f"  train {run.wall_time_s:.1f}s, compile {run.compile_time_s:.1f}s, all {time.perf_counter() - t0:.1f}s")
+#: (experiment, preset, changes) rows of each target table, and the return a seed must reach
+TABLES = {
+    "cartpole": ([("ppo", "tuned", {"network": "mlp", "total_timesteps": 200_000}),
+                  ("ppo", "tuned", {"network": "snn", "snn_time_steps": 8, "total_timesteps": 200_000})], 475),
+    "pqn": ([("pqn", "tuned", {}), ("pqn", "snn", {})], 475),
+    "carried": ([("ppo", "snn-carried", {})], 475),
+    "memory": ([("ppo", "masked-mlp", {}), ("ppo", "masked-snn", {})], 450),
+    "minatar": ([("pqn", "minatar", {}), ("pqn", "minatar-snn", {}), ("ppo", "minatar", {}),
+                 ("ppo", "minatar-snn", {})], 0),
+}  # fmt: skip
+
+
+def table(name: str, num_seeds: int, total: int, env: str = "") -> None:
+    """Train each row of :data:`TABLES` ``name`` (``num_seeds`` seeds in one jit; ``total`` > 0 replaces the
+    budget) and print its final deterministic returns, its energy per decision and its speed, side by side."""
+    import importlib
+
+    rows, good = TABLES[name]
+    twins: dict[str, float] = {}  # the ANN row's median per algorithm, for its spiking twin's ratio
+    for experiment, preset, changes in rows:
+        module = importlib.import_module(f"synjax.agents.{experiment}")
+        config = dataclasses.replace(module.PRESETS[preset], progress=False, num_seeds=num_seeds, **changes)
+        if total:
+            config = dataclasses.replace(config, total_timesteps=total)
+        if env:
+            config = dataclasses.replace(config, env=env)
+        run = run_seeds(module.make_train(config), num_seeds)
+        final = run.output.final
+        ret = np.asarray(final["eval_return"])
+
+        label = f"{experiment} --preset {preset} " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in changes.items())
+        print(f"{label}: {config.env}, {num_seeds} seeds x {config.env_steps:,} steps: median final return "
+              f"{np.median(ret):.1f}, mean {ret.mean():.1f}, {int((ret >= good).sum())}/{num_seeds} seeds >= {good}; "
+              f"{num_seeds * config.env_steps / run.wall_time_s:,.0f} agent steps/s (train {run.wall_time_s:.0f}s, "
+              f"compile {run.compile_time_s:.0f}s)")  # fmt: skip
+        print(f"  per seed: {np.round(ret, 1).tolist()}")
+        if "synops" in final:
+            print(f"  energy per decision: synops median {np.median(final['synops']):,.0f}, ANN twin MACs "
+                  f"{float(np.asarray(final['ann_macs'])[0]):,.0f}; firing rates "
+                  + ", ".join(f"layer {k[-1]} {np.median(v):.3f}" for k, v in final.items()
+                              if k.startswith("firing_rate")))  # fmt: skip
+        twin = twins.get(experiment)
+        if "synops" not in final:
+            twins[experiment] = float(np.median(ret))
+        elif twin:
+            print(f"  spiking / ANN twin median final return: {np.median(ret) / twin:.2f} (target >= 0.80)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "cartpole", "jelly"))
+    parser.add_argument("what", choices=("speed", "jelly", *TABLES))
     parser.add_argument("--num-seeds", type=int, default=16)
     parser.add_argument("--total-timesteps", type=int, default=0,
-                        help="0: 20,480 for speed and jelly (per seed), 200,000 for cartpole")  # fmt: skip
+                        help="0: 20,480 for speed and jelly (per seed), each preset's own budget for the tables")  # fmt: skip
     parser.add_argument("--peer-timesteps", type=int, default=8_192, help="SpikingJelly's budget in jelly")
-    parser.add_argument("--time-steps", type=int, default=8, help="T of the cartpole run")
+    parser.add_argument("--env", default="", help="another environment for the table's presets (MinAtar games)")
     args = parser.parse_args()
     if args.what == "speed":
         speed(args.total_timesteps or 20_480)
     elif args.what == "jelly":
         jelly(args.total_timesteps or 20_480, args.peer_timesteps)
     else:
-        cartpole(args.num_seeds, args.total_timesteps or 200_000, args.time_steps)
+        table(args.what, args.num_seeds, args.total_timesteps, args.env)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from synjax.agents.dqn_config import DQNConfig
 from synjax.agents.evaluation import episode_returns
 from synjax.agents.networks import obs_encoder
 from synjax.agents.q_networks import Q_NETWORKS
-from synjax.agents.spiking import energy, spiking_core
 from synjax.agents.replay import ReplayBuffer, ReplayItem
+from synjax.agents.spiking import energy, spiking_core
 from synjax.agents.td import crossings, target_update, td_loss, td_target
 from synjax.envs.episodes import EpisodeStats
 from synjax.envs.random_bits import uniform_from_bits
