@@ -104,3 +104,24 @@ def test_a_saved_pqn_run_is_evaluable(tmp_path):
 def test_bad_settings_are_refused_naming_the_field(change, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(pqn.PRESETS["tuned"], **change)
+
+
+@pytest.mark.parametrize("network", ["cnn", "snn"])
+def test_minatar_trains_with_the_cnn_and_its_spiking_twin(network):
+    config = dataclasses.replace(SMALL, env="Breakout-MinAtar", network=network, hidden=(16,), snn_time_steps=3,
+                                 reward_scale=1.0)  # fmt: skip
+    out = run_seeds(pqn.make_train(config), 1).output
+    assert np.isfinite(out.final["eval_return"]).all()
+    if network == "snn":  # a LIF map of 16 3x3 convolutions of the 10x10x4 frame, then 16 LIF units
+        conv_macs, conv_units = 8 * 8 * 16 * 9 * 4, 8 * 8 * 16
+        assert float(out.final["ann_macs"][0]) == conv_macs + conv_units * 16 + 16 * 3
+        assert "firing_rate_1" in out.final
+
+
+def test_cnn_and_spiking_image_settings_are_refused_where_they_cannot_work():
+    with pytest.raises(ValueError, match=r"^network='cnn' is invalid: must be a network for CartPole-v1's"):
+        dataclasses.replace(pqn.PRESETS["tuned"], network="cnn")
+    with pytest.raises(ValueError, match=r"^snn_encoder='poisson' is invalid: must be 'direct' for Breakout-MinAtar"):
+        dataclasses.replace(pqn.PRESETS["minatar-snn"], snn_encoder="poisson")
+    with pytest.raises(ValueError, match=r"^snn_time_steps=2 is invalid: must be an integer >= 3 in inner mode with 2"):
+        dataclasses.replace(pqn.PRESETS["minatar-snn"], snn_time_steps=2)
