@@ -115,6 +115,22 @@ def test_host_ppo_learns_the_pixel_bandit(bandit_run):
     assert set(summary["final"]) == {"eval_score", "train_score"}
 
 
+def test_host_ppo_trains_the_spiking_nature_cnn_on_pixels_with_its_energy(tmp_path):
+    config = dataclasses.replace(TINY, network="snn", snn_time_steps=5, lr=3e-4, out=str(tmp_path / "snn"))
+    path, info = run_host("bandit", config, bandit_env)
+    score = info["history"].metrics["train_score"]
+    assert np.all(np.isfinite(score)) and info["eval_scores"].shape == (2, 2)
+    final = results.load_summary(path)["final"]
+    # conv1 on the 2 x 36 x 36 frames (once per decision), then spikes through conv2, conv3, the 32 units, heads
+    conv1, conv2, conv3 = 8 * 8 * 32 * 8 * 8 * 2, 3 * 3 * 64 * 4 * 4 * 32, 1 * 1 * 64 * 3 * 3 * 64
+    assert final["ann_macs"]["per_seed"] == [conv1 + conv2 + conv3 + 64 * 32 + 32 * 3] * 2
+    assert all(0 <= r <= 1 for r in final["firing_rate_3"]["per_seed"])
+    with pytest.raises(ValueError, match=r"^snn_time_steps=4 is invalid: must be an integer >= 5 in inner mode"):
+        dataclasses.replace(TINY, network="snn", snn_time_steps=4)
+    with pytest.raises(ValueError, match=r"^snn_time_mode='carried' is invalid: must be one of inner"):
+        dataclasses.replace(TINY, network="snn", snn_time_mode="carried")
+
+
 def test_same_config_and_seed_give_the_same_run(bandit_run, tmp_path):
     path, _ = bandit_run
     again, _ = run_host("bandit", dataclasses.replace(TINY, out=str(tmp_path / "again")), bandit_env)

@@ -126,12 +126,14 @@ def test_the_trained_gru_policy_remembers(gru_run):
 
 
 def test_stateful_networks_are_refused_where_they_cannot_be_served():
-    with pytest.raises(ValueError, match="network='gru' is invalid: must be 'mlp' for DQN"):
+    with pytest.raises(ValueError, match="network='gru' is invalid: must be 'mlp', 'cnn' or 'snn' for DQN"):
         dqn.DQNConfig(network="gru")
     with pytest.raises(ValueError, match="num_minibatches=3 is invalid: must be a divisor of num_envs = 4"):
         dataclasses.replace(GRU_TINY, num_steps=24, num_minibatches=3)
-    with pytest.raises(ValueError, match="network='cnn' is invalid: must be one of mlp, gru"):
-        dataclasses.replace(GRU_TINY, network="cnn")
+    with pytest.raises(ValueError, match="network='cnn' is invalid: must be a network for CartPole-masked-v1's"):
+        dataclasses.replace(GRU_TINY, network="cnn")  # images only
+    with pytest.raises(ValueError, match="network='lstm' is invalid: must be one of mlp, gru, cnn, snn"):
+        dataclasses.replace(GRU_TINY, network="lstm")
 
 
 class TinyPolicy(nnx.Module):

@@ -93,7 +93,7 @@ def test_a_saved_pqn_run_is_evaluable(tmp_path):
     [
         ({"env": "Pendulum-v1"}, r"^env='Pendulum-v1' is invalid: must be an environment with a discrete action"),
         ({"num_minibatches": 7}, r"^num_minibatches=7 is invalid: must be a divisor of num_envs \* num_steps"),
-        ({"network": "gru"}, r"^network='gru' is invalid: must be one of mlp, snn for PQNConfig"),
+        ({"network": "gru"}, r"^network='gru' is invalid: must be one of mlp, cnn, snn for PQNConfig"),
         ({"network": "snn", "snn_time_mode": "carried", "snn_time_steps": 1},
          r"^snn_time_mode='carried' is invalid: must be one of inner for PQNConfig"),
         ({"network": "snn", "snn_time_steps": 2}, r"^snn_time_steps=2 is invalid: must be an integer >= 3"),
@@ -119,7 +119,7 @@ def test_minatar_trains_with_the_cnn_and_its_spiking_twin(network):
 
 
 def test_cnn_and_spiking_image_settings_are_refused_where_they_cannot_work():
-    with pytest.raises(ValueError, match=r"^network='cnn' is invalid: must be a network for CartPole-v1's"):
+    with pytest.raises(ValueError, match=r"^network='cnn' is invalid: must be a network for CartPole-v1's observations"):
         dataclasses.replace(pqn.PRESETS["tuned"], network="cnn")
     with pytest.raises(ValueError, match=r"^snn_encoder='poisson' is invalid: must be 'direct' for Breakout-MinAtar"):
         dataclasses.replace(pqn.PRESETS["minatar-snn"], snn_encoder="poisson")

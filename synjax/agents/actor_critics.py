@@ -11,12 +11,6 @@ from synjax.agents.cnn import ConvActorCritic
 from synjax.agents.networks import ActorCritic, GRUActorCritic
 from synjax.agents.spiking import SpikingActorCritic
 
-def config_image_shape(config) -> tuple[int, int, int]:
-    from synjax.agents.config import image_shape  # the config module imports this registry
-
-    return image_shape(config)
-
-
 #: ``--network`` name -> ``build(obs_dim, action_dim, continuous, config, rngs)``; ``config`` supplies hidden,
 #: activation, log_std_init, norm_obs, shared_torso, the action head and the ``snn_*`` settings. A new network is
 #: one class and one entry here.
@@ -28,7 +22,7 @@ ACTOR_CRITICS: dict[str, Callable[..., nnx.Module]] = {
         obs_dim, action_dim, config.hidden, continuous=continuous, activation=config.activation,
         log_std_init=config.log_std_init, normalize_obs=config.norm_obs, rngs=rngs),
     "cnn": lambda obs_dim, action_dim, continuous, config, rngs: ConvActorCritic(
-        config_image_shape(config), action_dim, continuous=continuous, log_std_init=config.log_std_init,
+        config.image_shape(), action_dim, continuous=continuous, log_std_init=config.log_std_init,
         features=config.hidden[-1] if config.hidden else 128, torso="minatar", rngs=rngs),
     "snn": lambda obs_dim, action_dim, continuous, config, rngs: SpikingActorCritic(
         obs_dim, action_dim, config.hidden, continuous=continuous, log_std_init=config.log_std_init,

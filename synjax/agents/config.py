@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from synjax.agents.actor_critics import ACTOR_CRITICS
 from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
-from synjax.agents.spiking import DECODERS, ENCODERS, SPIKING_KINDS, TIME_MODES, min_time_steps
+from synjax.agents.spiking import DECODERS, ENCODERS, MINATAR_CONVS, SPIKING_KINDS, TIME_MODES, min_time_steps
 from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
 from synjax.experiment import RunConfig
@@ -86,20 +86,16 @@ class AgentConfig(RunConfig):
         require(self.network in self.networks, "network", self.network,
                 f"one of {', '.join(self.networks)} for {type(self).__name__}")  # fmt: skip
         if self.network == "cnn":
-            image_shape(self)
+            shape = self.image_shape()
+            require(shape is not None, "network", self.network, f"a network for {self.env}'s observations "
+                    "('cnn' needs (H, W, C) images of at least 3 x 3)")  # fmt: skip
 
-
-def image_shape(config: AgentConfig) -> tuple[int, int, int]:
-    """``(H, W, C)`` of ``config.env``'s image observations (``--network cnn``; MinAtar: 10 x 10 x channels).
-
-    Raises:
-      ValueError: naming ``network``, when the observations are not ``(H, W, C)`` images of at least 3 x 3.
-    """
-    env, env_params = make_env(config)
-    shape = tuple(getattr(env.observation_space(env_params), "shape", ()) or ())
-    require(len(shape) == 3 and min(shape[:2]) >= 3, "network", config.network,
-            f"a network for {config.env}'s observations of shape {shape} ('cnn' needs (H, W, C) images, H, W >= 3)")  # fmt: skip
-    return shape
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """``(H, W, C)`` when ``env`` observes images of at least 3 x 3 (MinAtar: 10 x 10 x channels), else
+        None: what ``--network cnn`` needs, and what makes a spiking network start with a convolution."""
+        env, env_params = make_env(self)
+        shape = tuple(getattr(env.observation_space(env_params), "shape", ()) or ())
+        return shape if len(shape) == 3 and min(shape[:2]) >= 3 else None
 
 
 class RolloutBudget:
@@ -123,9 +119,9 @@ class RolloutBudget:
 
 
 @dataclasses.dataclass(frozen=True)
-class SpikingConfig(AgentConfig):
-    """An agent that can train a spiking network: the ``--network snn`` settings (:mod:`synjax.agents.spiking`),
-    read only when ``network`` is ``snn``.
+class SpikingFields:
+    """The ``--network snn`` settings (:mod:`synjax.agents.spiking`) of an experiment that can train a spiking
+    network (the JAX-environment agents and the host loop); read only when ``network`` is ``snn``.
 
     Attributes:
       snn_time_steps: SNN steps per decision (``T``); in ``inner`` mode at least ``len(hidden) + 1`` (each
@@ -158,34 +154,17 @@ class SpikingConfig(AgentConfig):
     snn_beta: Annotated[float, in_range(0.0, 1.0)] = 0.9
     snn_threshold: Annotated[float, above(0.0)] = 1.0
 
-    def check_spiking(self, hidden: tuple[int, ...]) -> None:
-        """Refuse ``snn_*`` settings that cannot work with spiking layers ``hidden`` (only when network is snn)."""
+    def check_spiking_layers(self, layers: int) -> None:
+        """Refuse a time mode this algorithm cannot train and a ``T`` below the floor of ``layers`` spiking
+        layers (only when ``network`` is ``snn``)."""
         if self.network != "snn":
             return
-        require(bool(hidden), "hidden", hidden, "at least one layer width for --network snn")
         require(self.snn_time_mode in self.snn_time_modes, "snn_time_mode", self.snn_time_mode,
                 f"one of {', '.join(self.snn_time_modes)} for {type(self).__name__}")  # fmt: skip
-        image = self.snn_image()
-        if image is not None:
-            require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder,
-                    f"'direct' for {self.env}'s image observations (a spiking convolution reads the image)")  # fmt: skip
-        layers = len(hidden) + (image is not None)
         fewest = min_time_steps(self.snn_time_mode, layers)
         require(self.snn_time_steps >= fewest, "snn_time_steps", self.snn_time_steps,
                 f"an integer >= {fewest} in {self.snn_time_mode} mode with {layers} spiking layers (a spyx "
                 "neuron emits its spike one SNN step after the input that caused it)")  # fmt: skip
-
-    def snn_image(self) -> tuple[int, int, int] | None:
-        """``(H, W, C)`` when ``env`` observes images (a spiking network then starts with a spiking
-        convolution), else None."""
-        env, env_params = make_env(self)
-        shape = tuple(getattr(env.observation_space(env_params), "shape", ()) or ())
-        return shape if len(shape) == 3 and min(shape[:2]) >= 3 else None
-
-    @property
-    def stateful(self) -> bool:
-        """Whether the network carries a state across environment steps (trained on whole sequences)."""
-        return self.network == "gru" or (self.network == "snn" and self.snn_time_mode == "carried")
 
     def spiking_kwargs(self) -> dict[str, Any]:
         """The :class:`synjax.agents.spiking.SpikingNetwork` settings of these fields."""
@@ -193,8 +172,32 @@ class SpikingConfig(AgentConfig):
             "time_steps": self.snn_time_steps, "time_mode": self.snn_time_mode, "neuron": self.snn_neuron,
             "encoder": self.snn_encoder, "population": self.snn_population, "decoder": self.snn_decoder,
             "surrogate": self.snn_surrogate, "beta": self.snn_beta, "threshold": self.snn_threshold,
-            "image": self.snn_image(),
         }  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingConfig(SpikingFields, AgentConfig):
+    """A JAX-environment agent that can train a spiking network (:class:`SpikingFields`); on image
+    observations the network starts with a spiking convolution (the MinAtar CNN's)."""
+
+    def check_spiking(self, hidden: tuple[int, ...]) -> None:
+        """Refuse ``snn_*`` settings that cannot work with spiking layers ``hidden`` (only when network is snn)."""
+        if self.network != "snn":
+            return
+        require(bool(hidden), "hidden", hidden, "at least one layer width for --network snn")
+        image = self.image_shape()
+        if image is not None:
+            require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder,
+                    f"'direct' for {self.env}'s image observations (a spiking convolution reads the image)")  # fmt: skip
+        self.check_spiking_layers(len(hidden) + (len(MINATAR_CONVS) if image is not None else 0))
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the network carries a state across environment steps (trained on whole sequences)."""
+        return self.network == "gru" or (self.network == "snn" and self.snn_time_mode == "carried")
+
+    def spiking_kwargs(self) -> dict[str, Any]:
+        return {**super().spiking_kwargs(), "image": self.image_shape()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from synjax.agents.actor_critics import config_image_shape
 from synjax.agents.cnn import ConvQNetwork
 from synjax.agents.networks import QNetwork
 from synjax.agents.spiking import SpikingQNetwork
@@ -24,7 +23,7 @@ Q_NETWORKS: dict[str, Callable[..., nnx.Module]] = {
         obs_dim, num_actions, tuple(config.hidden), layer_norm=config.layer_norm, normalize_obs=config.norm_obs,
         rngs=rngs),
     "cnn": lambda obs_dim, num_actions, config, rngs: ConvQNetwork(
-        config_image_shape(config), num_actions, features=config.hidden[-1], layer_norm=config.layer_norm,
+        config.image_shape(), num_actions, features=config.hidden[-1], layer_norm=config.layer_norm,
         rngs=rngs),
     "snn": lambda obs_dim, num_actions, config, rngs: SpikingQNetwork(
         obs_dim, num_actions, tuple(config.hidden), normalize_obs=config.norm_obs, rngs=rngs,

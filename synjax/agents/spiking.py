@@ -48,8 +48,10 @@ TIME_MODES = ("inner", "carried")
 SPIKING_KINDS = NEURONS
 #: normalized observations are clipped to +-this before the population code's receptive fields
 POPULATION_RANGE = 3.0
-#: output channels of the 3x3 convolution in front of an image network's spiking layers (the MinAtar CNN's)
-CONV_FILTERS = 16
+#: ``(filters, size, stride)`` of the convolutions in front of an image network's dense spiking layers: the
+#: MinAtar CNN's one (JAX image environments) and the Nature CNN's three (Atari through the host loop)
+MINATAR_CONVS = ((16, 3, 1),)
+NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
 #: murmur3's 32-bit finalizer constants and the golden-ratio increment (the Poisson encoder's hash)
 _MIX = (0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9)
 #: SNN steps unrolled in the compiled loop (a rolled loop costs a while-loop iteration per step on CPU)
@@ -62,22 +64,38 @@ def min_time_steps(time_mode: str, num_layers: int) -> int:
     return num_layers + 1 if time_mode == "inner" else 1
 
 
-class ConvCurrent(nnx.Module):
-    """The input current of a spiking feature map: 3x3/1 VALID convolutions of an image, flattened.
-    ``obs (B, H * W * C) -> (B, (H - 2) * (W - 2) * filters)``; ``macs``: its multiply-accumulates per image."""
+class FlatConv(nnx.Module):
+    """A VALID convolution between flat layers: ``x (B, H * W * C)`` (NHWC order) -> ``(B, H' * W' * filters)``.
 
-    def __init__(self, height: int, width: int, channels: int, *, filters: int, rngs: nnx.Rngs):
+    Attributes:
+      out_shape: ``(H', W', filters)``; in_features, out_features: the flat sizes; macs: multiply-accumulates of
+        one pass (an input spike reaches ``macs / in_features`` units on average).
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], filters: int, size: int, stride: int, *, rngs: nnx.Rngs):
         from synjax.agents.cnn import _conv
 
-        self.shape = (height, width, channels)
-        self.conv = _conv(channels, filters, 3, 1, rngs)
-        self.out_features = (height - 2) * (width - 2) * filters
-        self.macs = self.out_features * 9 * channels
+        h, w, c = in_shape
+        oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"a {size}x{size}/{stride} convolution does not fit a {h}x{w} map")
+        self.in_shape, self.out_shape = tuple(in_shape), (oh, ow, filters)
+        self.size, self.stride = size, stride
+        self.conv = _conv(c, filters, size, stride, rngs)
+        self.in_features, self.out_features = h * w * c, oh * ow * filters
+        self.macs = self.out_features * size * size * c
 
     def __call__(self, x: jax.Array) -> jax.Array:
         from synjax.agents.cnn import conv3x3
 
-        return conv3x3(self.conv, x.reshape(-1, *self.shape)).reshape(x.shape[0], -1)
+        image = x.reshape(-1, *self.in_shape)
+        y = conv3x3(self.conv, image) if (self.size, self.stride) == (3, 1) else self.conv(image)
+        return y.reshape(x.shape[0], -1)
+
+
+def _macs(layer: nnx.Module) -> int:
+    """Multiply-accumulates of one pass of a connection (a dense layer or a :class:`FlatConv`)."""
+    return getattr(layer, "macs", None) or layer.in_features * layer.out_features
 
 
 class SpikingNetwork(nnx.Module):
@@ -96,8 +114,11 @@ class SpikingNetwork(nnx.Module):
       surrogate: spyx surrogate gradient name; beta: membrane decay per step; threshold: firing threshold.
       normalize_obs: running mean/std normalization of the observation (forced on for ``population`` and
         ``poisson``).
-      image: ``(H, W, C)`` of image observations (MinAtar): the first spiking layer is then a feature map of
-        :data:`CONV_FILTERS` 3x3 convolutions of the image (the ANN ``cnn``'s torso, spiking), before ``hidden``.
+      image: ``(H, W, C)`` of image observations: the first spiking layers are then feature maps of the
+        convolutions ``convs`` (the first reads the image as a constant current), before ``hidden``.
+      convs: ``(filters, size, stride)`` per convolution (:data:`MINATAR_CONVS`, :data:`NATURE_CONVS`).
+      channels_first, pixel_scale: observations arrive as ``(C, H, W)`` (frame stacks) and are multiplied by
+        ``pixel_scale`` (1 / 255 for uint8 pixels) before the first convolution.
     """
 
     def __init__(
@@ -117,6 +138,9 @@ class SpikingNetwork(nnx.Module):
         threshold: float = 1.0,
         normalize_obs: bool = False,
         image: tuple[int, int, int] | None = None,
+        convs: Sequence[tuple[int, int, int]] = MINATAR_CONVS,
+        channels_first: bool = False,
+        pixel_scale: float = 1.0,
         rngs: nnx.Rngs,
     ):
         if not hidden:
@@ -128,7 +152,7 @@ class SpikingNetwork(nnx.Module):
         if image is not None and encoder != "direct":
             raise ValueError(f"encoder={encoder!r} is invalid for image observations: must be 'direct' (the "
                              "convolution reads the image itself)")  # fmt: skip
-        layers = len(hidden) + (image is not None)
+        layers = len(hidden) + (len(convs) if image is not None else 0)
         fewest = min_time_steps(time_mode, layers)
         if time_steps < fewest:
             raise ValueError(f"time_steps={time_steps} is invalid: must be >= {fewest} in {time_mode} mode with "
@@ -141,11 +165,15 @@ class SpikingNetwork(nnx.Module):
         if image is None:
             self.sizes = (in_dim, *hidden)
             self.linears = nnx.List([_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes)])
-        else:  # a spiking feature map first: the image's convolution is its (constant) input current
-            conv = ConvCurrent(*image, filters=CONV_FILTERS, rngs=rngs)
-            self.sizes = (in_dim, conv.out_features, *hidden)
-            dense = [_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes[1:])]
-            self.linears = nnx.List([conv, *dense])
+        else:  # spiking feature maps first: the first convolution of the image is a constant input current
+            layers_in, shape = [], tuple(image)
+            for filters, size, stride in convs:
+                layers_in.append(FlatConv(shape, filters, size, stride, rngs=rngs))
+                shape = layers_in[-1].out_shape
+            self.sizes = (in_dim, *(c.out_features for c in layers_in), *hidden)
+            dense = [_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes[len(convs):])]
+            self.linears = nnx.List([*layers_in, *dense])
+        self.image, self.channels_first, self.pixel_scale = image, channels_first, pixel_scale
         kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "rngs": rngs}
         self.neurons = nnx.List([make_neuron(neuron, n, **kw) for n in self.sizes[1:]])
         for name, width, gain in heads:
@@ -163,6 +191,10 @@ class SpikingNetwork(nnx.Module):
         """``obs (B, obs_dim)`` -> the input of the first dense layer: ``(B, sizes[0])``, the same every SNN step
         (direct, population), or ``(T, B, sizes[0])`` spikes (poisson)."""
         raw = obs
+        if self.image is not None and (self.channels_first or self.pixel_scale != 1.0):  # to flat NHWC floats
+            h, w, c = self.image
+            x = obs.reshape(-1, c, h, w).transpose(0, 2, 3, 1) if self.channels_first else obs
+            obs = x.reshape(obs.shape[0], -1).astype(jnp.float32) * self.pixel_scale
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         if self.encoder == "direct":
@@ -225,6 +257,8 @@ class SpikingNetwork(nnx.Module):
     def run(self, obs: jax.Array, carry: Any = (), reset: Any = None) -> tuple[tuple[jax.Array, ...], Any]:
         """One decision on ``obs (..., obs_dim)``: (outputs, each ``(..., width)``, the new carry). In
         ``carried`` mode the hidden states restart at rest where ``reset (...)`` is True."""
+        if self.channels_first and obs.shape[-1] != self.sizes[0]:  # (..., C, H, W) frames: flatten each
+            obs = obs.reshape(*obs.shape[:-3], -1)
         lead = obs.shape[:-1]
         flat = obs.reshape(-1, obs.shape[-1])
         states = None
@@ -328,17 +362,20 @@ def energy(network: SpikingNetwork, obs: jax.Array, states: tuple | None = None)
     _, _, spikes = network.simulate(obs, states)
     sizes = network.sizes
     recurrent = [n if hasattr(layer, "recurrent_w") else 0 for n, layer in zip(sizes[1:], network.neurons)]
-    fan_out = [f + r for f, r in zip((*sizes[2:], network.output_width), recurrent)]
+    # a spike reaches the next connection's units (on average, for a convolution), or the read-outs
+    reach = [_macs(layer) / layer.in_features for layer in network.linears[1:]]
+    fan_out = [f + r for f, r in zip((*reach, network.output_width), recurrent)]
     counts = [s.sum((0, 2)).mean() for s in spikes]  # spikes per decision, per layer
     out = {f"firing_rate_{i}": s.mean() for i, s in enumerate(spikes)}
     hidden_ops = sum(c * f for c, f in zip(counts, fan_out))
-    hidden_macs = sum(a * b for a, b in zip(sizes[1:], fan_out))
+    hidden_macs = sum(_macs(layer) for layer in network.linears[1:]) + sizes[-1] * network.output_width
+    hidden_macs += sum(n * r for n, r in zip(sizes[1:], recurrent))
     if network.encoder == "poisson":  # spikes in too: each input spike reaches the first layer's units
         inputs = network.encode(obs)
         out["input_rate"] = inputs.mean()
         input_ops, ann_input = inputs.sum((0, 2)).mean() * sizes[1], (sizes[0] // 2) * sizes[1]
     else:  # an analog current, computed once per decision; the ANN twin reads the same input
-        input_ops = ann_input = getattr(network.linears[0], "macs", sizes[0] * sizes[1])
+        input_ops = ann_input = _macs(network.linears[0])
     out["synops"] = input_ops + hidden_ops
     out["ann_macs"] = jnp.float32(ann_input + hidden_macs)
     return out

@@ -7,7 +7,8 @@ import dataclasses
 from typing import Annotated, ClassVar
 
 from synjax.agents import a2c, ppo
-from synjax.agents.config import RolloutBudget
+from synjax.agents.config import RolloutBudget, SpikingFields
+from synjax.agents.spiking import NATURE_CONVS
 from synjax.checks import above, at_least, finite, in_range, one_of, require
 from synjax.experiment import RunConfig
 
@@ -19,11 +20,14 @@ MAX_HOST_ENVS = 4096
 
 
 @dataclasses.dataclass(frozen=True)
-class HostConfig(RunConfig, RolloutBudget):
+class HostConfig(SpikingFields, RunConfig, RolloutBudget):
     """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.config.ActorCriticConfig`).
 
     Attributes:
       algo: ``"ppo"`` or ``"a2c"``.
+      network: ``"cnn"`` (the Nature CNN) or ``"snn"`` (its spiking twin: LIF feature maps of the three
+        convolutions and ``features`` LIF units, ``inner`` time mode, the ``snn_*`` settings of
+        :class:`synjax.agents.config.SpikingFields`).
       total_timesteps: agent steps (actions) per seed; ``ceil(total / (num_envs * num_steps))`` updates.
       num_envs: environments per seed.
       num_steps: rollout length per environment per update.
@@ -42,9 +46,12 @@ class HostConfig(RunConfig, RolloutBudget):
     """
 
     multi_process: ClassVar[bool] = False
+    #: the host loop's update takes flat minibatches of single frames: nothing to carry membranes along
+    snn_time_modes: ClassVar[tuple[str, ...]] = ("inner",)
 
     num_seeds: int = 1
     algo: Annotated[str, one_of(*ALGOS)] = "a2c"
+    network: Annotated[str, one_of("cnn", "snn")] = "cnn"
     total_timesteps: Annotated[int, at_least(1)] = 100_000
     num_envs: Annotated[int, at_least(1)] = 4
     num_steps: Annotated[int, at_least(1)] = 5
@@ -80,6 +87,10 @@ class HostConfig(RunConfig, RolloutBudget):
         require(self.num_seeds * self.num_envs <= MAX_HOST_ENVS, "num_envs", self.num_envs,
                 f"at most {MAX_HOST_ENVS} // --num-seeds = {MAX_HOST_ENVS // self.num_seeds} (every environment "
                 "is an emulator in this host process)")  # fmt: skip
+        if self.network == "snn":
+            require(self.snn_encoder == "direct", "snn_encoder", self.snn_encoder,
+                    "'direct' for pixels (the first convolution reads the frames as a constant current)")  # fmt: skip
+            self.check_spiking_layers(len(NATURE_CONVS) + 1)
         if self.algo == "ppo":
             require(
                 self.num_minibatches >= 1 and self.batch_size % self.num_minibatches == 0,

@@ -143,10 +143,14 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
     finally:
         env.close()
 
-    scores, frames = None, []
+    scores, frames, spikes_cost = None, [], {}
     if config.eval_episodes:
         eval_env = make_env(config, config.num_seeds * config.eval_episodes, True)
         try:
+            if agent.energy is not None:  # on the evaluation games' first frames (the same seed: same frames)
+                first = eval_env.reset(loop.env_seed(config, -1))
+                first = first.reshape((config.num_seeds, config.eval_episodes, *first.shape[1:]))
+                spikes_cost = {k: np.asarray(v) for k, v in agent.energy(state.params, first).items()}
             scores, frames = loop.evaluate(
                 eval_env, agent, state.params, config.num_seeds, jax.random.key(config.seed + 1),
                 config.eval_deterministic, loop.env_seed(config, -1), record=config.gif,
@@ -161,7 +165,7 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
         if frames:
             loop.write_gif(stage / "episode.gif", frames)
 
-    final = {"train_score": history.metrics["train_score"][:, -1]}
+    final = {"train_score": history.metrics["train_score"][:, -1], **spikes_cost}
     if scores is not None:
         final = {"eval_score": scores.mean(axis=1), **final}
     results.write_run(

@@ -25,6 +25,7 @@ import numpy as np
 from flax import nnx
 
 from synjax.agents.cnn import ConvActorCritic
+from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy, spiking_core
 from synjax.agents.evaluation import deterministic_action
 from synjax.agents.rollout import Batch, gae, minibatch_indices
 from synjax.checks import require
@@ -45,6 +46,8 @@ class Agent:
       step: A2C: ``(params, opt_state, batch, i) -> (params, opt_state, metrics)`` on the whole batch; PPO:
         ``(params, opt_state, batch, idx (S, size), i)`` on the minibatch ``idx``.
       order: PPO: ``keys -> (keys, idx (S, num_minibatches, size))``, one shuffled pass.
+      energy: ``(params, obs (S, E, ...)) -> {firing_rate_l, synops, ann_macs}`` (S,) each, for a spiking
+        network (``network="snn"``); None otherwise.
 
     The PPO epochs x minibatches loop runs in Python (:meth:`update`), one jitted call per minibatch, not as
     ``ppo.ppo_update``'s ``lax.scan``: XLA on CPU runs convolutions inside loops about 11x slower than at the top
@@ -59,7 +62,14 @@ class Agent:
         self.metric_names = algo.metrics
         bounds = None if env.action_bounds is None else tuple(jnp.asarray(b) for b in env.action_bounds)
 
-        def build(key: jax.Array) -> ConvActorCritic:
+        def build(key: jax.Array) -> nnx.Module:
+            if config.network == "snn":  # the Nature CNN's spiking twin, reading (C, H, W) uint8 frames
+                c, h, w = env.obs_shape
+                return SpikingActorCritic(
+                    c * h * w, env.action_dim, (config.features,), continuous=env.continuous,
+                    log_std_init=config.log_std_init, image=(h, w, c), convs=NATURE_CONVS, channels_first=True,
+                    pixel_scale=1 / 255, rngs=nnx.Rngs(params=key), **config.spiking_kwargs(),
+                )  # fmt: skip
             return ConvActorCritic(
                 env.obs_shape, env.action_dim, continuous=env.continuous, log_std_init=config.log_std_init,
                 features=config.features, rngs=nnx.Rngs(params=key),
@@ -118,6 +128,14 @@ class Agent:
         self.value = jax.jit(seeds(lambda p, o: forward(p, o)[1]))
         self.prepare = jax.jit(seeds(prepare, in_axes=(0, 1, 0)))  # rollouts are time-major: seed axis 1
         self.step = jax.jit(seeds(step, in_axes=(0, 0, 0, 0, None)))
+
+        def spikes_cost(params, obs):  # obs (E, C, H, W): the spiking policy's energy per decision
+            core = spiking_core(nnx.merge(graphdef, params))
+            return energy(core, obs.reshape(obs.shape[0], -1))
+
+        self.spiking = config.network == "snn"
+        #: ``(params, obs (S, E, ...)) -> {firing_rate_l, synops, ann_macs}`` per seed (spiking networks only)
+        self.energy = jax.jit(seeds(spikes_cost)) if self.spiking else None
         self.order = jax.jit(seeds(order))
 
     def update(self, params, opt_state, rollout, last_obs, keys, i):
