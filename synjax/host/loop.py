@@ -25,9 +25,9 @@ import numpy as np
 from flax import nnx
 
 from synjax.agents.cnn import ConvActorCritic
-from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy, spiking_core
 from synjax.agents.evaluation import deterministic_action
 from synjax.agents.rollout import Batch, gae, minibatch_indices
+from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy, spiking_core
 from synjax.checks import require
 from synjax.host.config import ALGOS, HostConfig
 from synjax.host.envs import HostEnv
