@@ -79,10 +79,13 @@ def test_spiking_pqn_trains_end_to_end_with_its_energy_and_obs_statistics():
     assert np.asarray(out.params["epsilon"][...])[0] == pytest.approx(0.2)  # the exploration rate set by the loop is saved with the network
 
 
-def test_a_saved_pqn_run_is_evaluable(tmp_path):
+def test_a_saved_spiking_pqn_run_is_evaluable_and_holds_its_spike_raster(tmp_path):
     from synjax import evaluate_run
 
-    path, _ = pqn.run(dataclasses.replace(SMALL, num_seeds=2, out=str(tmp_path / "run")))
+    config = dataclasses.replace(SMALL, network="snn", hidden=(16,), snn_time_steps=2, num_seeds=2,
+                                 out=str(tmp_path / "run"))  # fmt: skip
+    path, _ = pqn.run(config)
+    assert (path / "spikes.png").stat().st_size > 10_000
     policy, params, _ = evaluate_run.load_policy(path)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape[0] == 2 and np.all(np.isfinite(returns))

@@ -177,20 +177,20 @@ def test_dqn_trains_a_spiking_q_network_with_its_energy():
     assert "linears" in out.params and "q" in out.params
 
 
-def test_a_spiking_run_writes_the_spike_raster_of_one_greedy_episode(tmp_path):
+def test_the_spike_raster_records_one_greedy_episode(tmp_path):
+    """(A run writing ``spikes.png`` is checked in tests/test_pqn.py, on a saved spiking PQN run.)"""
     from synjax.agents import spike_raster
     from synjax.agents.config import make_env
 
-    config = ppo.PPOConfig(**{**SMALL, "snn_time_mode": "carried", "snn_time_steps": 1, "num_minibatches": 2},
-                           num_seeds=2, out=str(tmp_path / "run"))  # fmt: skip
-    path, _ = ppo.run(config)
-    assert (path / "spikes.png").stat().st_size > 10_000
+    config = ppo.PPOConfig(**SMALL)
     net = _net(time_steps=3)
     env, env_params = make_env(config)
     spikes, ret = spike_raster.record_episode(net, env, env_params, jax.random.key(0))
     assert [s.shape[1:] for s in spikes] == [(3, 8), (3, 8)]
     assert spikes[0].shape[0] == ret  # CartPole pays 1 a step: one decision per unit of return
     assert set(np.unique(spikes[0])) <= {0, 1}
+    spike_raster.write_picture(tmp_path / "spikes.png", net, env, env_params, "test")
+    assert (tmp_path / "spikes.png").stat().st_size > 10_000
 
 
 def test_poisson_code_fires_at_its_rates_and_is_a_fixed_function_of_the_observation():
