@@ -202,7 +202,9 @@ class SpikingConfig(SpikingFields, AgentConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RolloutConfig(SpikingConfig, RolloutBudget):
-    """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these.
+    """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these. Each
+    algorithm's config adds ``policy_network(obs_dim, action_dim, continuous, rngs)``, the network it trains (an
+    NNX module keeping :mod:`synjax.agents.policy`'s contract).
 
     Attributes:
       total_timesteps: environment steps per seed; training runs ``ceil(total / (num_envs * num_steps))``
@@ -235,10 +237,6 @@ class RolloutConfig(SpikingConfig, RolloutBudget):
     reward_scale: Annotated[float, above(0.0)] = 1.0
     hidden: Annotated[tuple[int, ...], each(at_least(1), "layer widths >= 1")] = (64, 64)
     eval_every: Annotated[int, at_least(1)] = 10
-
-    def policy_network(self, obs_dim: int, action_dim: int, continuous: bool, rngs: Any) -> Any:
-        """The network this config trains (an NNX module keeping :mod:`synjax.agents.policy`'s contract)."""
-        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -344,6 +344,8 @@ def run(config: DQNConfig):
     """Train every seed (and swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
 
     def pictures(stage, output: TrainOutput) -> None:  # a spiking Q-network's spikes over one greedy episode
+        if config.network != "snn":
+            return
         env, env_params = make_env(config)
         graphdef, init, _ = make_q_network(config, env, env_params)
         template = nnx.merge(graphdef, init(jax.random.key(0)))

@@ -37,6 +37,8 @@ NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
 def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
     def pictures(stage, output: TrainOutput) -> None:  # a spiking policy's spikes over one greedy episode
+        if config.network != "snn":
+            return
         first = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
         env, env_params = make_env(first)
         template = make_network(first, env, env_params, nnx.Rngs(0))

@@ -41,7 +41,7 @@ def record_episode(model: nnx.Module, env: Any, env_params: Any, key: jax.Array,
     def step(c, k):
         obs, state, carry, done, ret = c
         x = encode(obs)[None]
-        _, _, spikes = core.simulate(x, tuple(s for s in carry) or None)
+        _, _, spikes = core.simulate(x, tuple(carry) or None)
         if isinstance(model, SpikingQNetwork):
             action = jnp.argmax(model(x), -1)
         else:

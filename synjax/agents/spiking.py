@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from synjax.agents.cnn import _conv, conv3x3
 from synjax.agents.networks import ObsNorm, _linear, policy_distribution
 from synjax.envs.random_bits import uniform_from_bits
 from synjax.snn.spyx_neurons import NEURONS, make_neuron, membrane_potential
@@ -73,8 +74,6 @@ class FlatConv(nnx.Module):
     """
 
     def __init__(self, in_shape: tuple[int, int, int], filters: int, size: int, stride: int, *, rngs: nnx.Rngs):
-        from synjax.agents.cnn import _conv
-
         h, w, c = in_shape
         oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
         if oh < 1 or ow < 1:
@@ -86,8 +85,6 @@ class FlatConv(nnx.Module):
         self.macs = self.out_features * size * size * c
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        from synjax.agents.cnn import conv3x3
-
         image = x.reshape(-1, *self.in_shape)
         y = conv3x3(self.conv, image) if (self.size, self.stride) == (3, 1) else self.conv(image)
         return y.reshape(x.shape[0], -1)
