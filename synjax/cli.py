@@ -68,6 +68,7 @@ def _usage() -> str:
     width = max(map(len, EXPERIMENTS))
     lines = [
         "usage: synjax <experiment> [--preset NAME] [flags]   (synjax <experiment> --help lists its flags)",
+        "       synjax --version",
         "",
         "experiments:",
         *(f"  {name:<{width}}  {help_}" for name, (_, help_) in EXPERIMENTS.items()),
@@ -233,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from synjax import __version__
+
+        print(f"synjax {__version__}")
         return 0
     name = argv[0]
     if name not in EXPERIMENTS:

@@ -19,6 +19,39 @@ def test_help_lists_experiments(capsys):
         assert name in out
 
 
+def test_version_prints_the_package_version(capsys):
+    import synjax
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"synjax {synjax.__version__}"
+
+
+def _flags_without_help(name: str, capsys) -> list[str]:
+    """The flags in ``synjax NAME --help`` whose text is only a default (no description)."""
+    import re
+
+    with pytest.raises(SystemExit):
+        cli.parse(name, ["--help"])
+    rows = [row.strip().strip("│").strip() for row in capsys.readouterr().out.splitlines()]
+    flags: list[list[str]] = []
+    for row in rows:
+        if not row or set(row) <= set("-─╭╮╰╯ ") or row.startswith(("╭", "╰")):
+            continue
+        flag = re.match(r"(?:-h, )?(--[a-z0-9-]+)(?:, --no-[a-z0-9-]+)?(?: [A-Z{][^ ]*)?(?: |$)(.*)", row)
+        if flag:
+            flags.append([flag.group(1), flag.group(2)])
+        elif flags:
+            flags[-1][1] += " " + row
+    assert len(flags) > 5, name  # the parse above found the options box
+    return [f for f, text in flags if not re.sub(r"\((default|required|fixed)[^)]*\)", "", text).strip()]
+
+
+def test_every_flag_of_every_experiment_has_help_text(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one option per row where it fits
+    missing = {name: _flags_without_help(name, capsys) for name in cli.EXPERIMENTS}
+    assert not {name: flags for name, flags in missing.items() if flags}
+
+
 def test_unknown_experiment(capsys):
     assert cli.main(["no-such-thing"]) == 2
     assert "unknown experiment" in capsys.readouterr().err

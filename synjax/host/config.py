@@ -31,10 +31,22 @@ class HostConfig(SpikingFields, RunConfig, RolloutBudget):
       total_timesteps: agent steps (actions) per seed; ``ceil(total / (num_envs * num_steps))`` updates.
       num_envs: environments per seed.
       num_steps: rollout length per environment per update.
-      lr, anneal_lr, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, norm_adv: as for the JAX agents.
-      update_epochs, num_minibatches, clip_eps, anneal_clip, vf_clip: PPO only (``num_minibatches`` must divide
-        ``num_envs * num_steps``).
-      optimizer, rms_alpha, opt_eps: A2C only (``"rmsprop"`` with torch-style eps, or ``"adam"``).
+      lr: learning rate of the optimizer.
+      anneal_lr: decay ``lr`` linearly to 0 over the updates.
+      gamma: discount factor in [0, 1].
+      gae_lambda: GAE lambda in [0, 1] (1 = Monte Carlo returns bootstrapped at the rollout's end).
+      ent_coef: weight of the entropy bonus in the loss (>= 0).
+      vf_coef: weight of the value loss (>= 0).
+      max_grad_norm: the gradient's global norm is clipped to this.
+      norm_adv: normalize the advantages per minibatch (PPO) or per rollout (A2C).
+      update_epochs: PPO only: passes over each rollout.
+      num_minibatches: PPO only: minibatches per pass; must divide ``num_envs * num_steps``.
+      clip_eps: PPO only: ratio clip range.
+      anneal_clip: PPO only: decay ``clip_eps`` linearly to 0 over the updates.
+      vf_clip: PPO only: clip range of the value update around the old value; 0 = no value clipping.
+      optimizer: A2C only: ``"rmsprop"`` (torch-style eps, as SB3) or ``"adam"``.
+      rms_alpha: A2C only: RMSprop smoothing constant (torch ``alpha``), in (0, 1).
+      opt_eps: A2C only: epsilon of the optimizer.
       log_std_init: initial log std of a Gaussian head (continuous actions).
       features: width of the CNN's last layer.
       log_every: updates between learning-curve points.

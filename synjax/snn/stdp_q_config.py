@@ -27,24 +27,38 @@ class StdpQConfig(TaxiAgentConfig):
       max_steps: an episode is cut after this many steps (truncation: it still bootstraps).
       gamma: discount in [0, 1].
       reward_scale: factor on Taxi's rewards before they enter the TD error (> 0).
-      is_rainy, rainy_probability: Taxi-v4's rainy variant.
+      is_rainy: Taxi-v4's rainy variant (a move goes the intended way with probability ``rainy_probability``).
+      rainy_probability: rainy only: the probability that a move goes the intended way.
       eta: learning rate of the modulated update (>= 0).
       tau_e: eligibility time constant in environment steps (>= 0; 0 = the current step only).
       trace: eligibility trace "accumulate" (Florian 2007) or "replace" (a tagged synapse takes the new tag).
       eligibility_max: the eligibility is clipped to [-eligibility_max, eligibility_max] (> 0).
       original_lr: the fixed +/- change of rule "original" (>= 0).
-      a_plus, a_minus: STDP amplitudes of the tag (>= 0; only their ratio matters after normalization).
-      tau_plus, tau_minus: STDP window time constants in SNN time steps (>= 0).
-      w_min, w_max: weight bounds; w_init_low, w_init_high: initial weights uniform in this range.
+      a_plus: STDP amplitude of pre-before-post pairs in the tag (> 0; only a_minus / a_plus matters after
+        normalization).
+      a_minus: STDP amplitude of post-before-pre pairs in the tag (>= 0).
+      tau_plus: time constant of the pre-before-post window, in SNN time steps (>= 0).
+      tau_minus: time constant of the post-before-pre window, in SNN time steps (>= 0).
+      w_min: lower weight bound.
+      w_max: upper weight bound.
+      w_init_low: initial weights are uniform in [w_init_low, w_init_high].
+      w_init_high: upper end of the initial weights' range.
       bounds: "hard" (clip) or "soft" (change scaled by the distance to the bound, then clipped).
       snn_steps: time steps of each window (>= 1).
-      encoding: "regular" or "poisson"; input_rate: spikes per time step of the state neuron, in (0, 1].
-      beta: membrane leak per time step in [0, 1]; threshold: firing threshold (> 0); reset: "subtract" or "zero".
+      encoding: "regular" or "poisson" spikes of the state neuron.
+      input_rate: spikes per time step of the state neuron, in (0, 1].
+      beta: membrane leak per time step in [0, 1].
+      threshold: firing threshold (> 0).
+      reset: "subtract" (the threshold) or "zero" after a spike.
       inhibition: lateral inhibition strength among action neurons (>= 0), both windows.
       efference: current into the taken action's neuron during the learning window (>= 0).
       exploration: "epsilon" (epsilon-greedy on the read-out) or "noise" (Gaussian current, std = the schedule).
-      epsilon_start, epsilon_decay, epsilon_end: episode e explores with ``max(end, start * decay**e)``.
-      noise_start, noise_decay, noise_end: the same schedule for the noise std (threshold units per step).
+      epsilon_start: epsilon of episode 0; episode e explores with ``max(end, start * decay**e)``.
+      epsilon_decay: factor per episode of the epsilon schedule, in (0, 1].
+      epsilon_end: the epsilon schedule's floor.
+      noise_start: exploration "noise": noise std of episode 0 (threshold units per step), decayed like epsilon.
+      noise_decay: factor per episode of the noise schedule, in (0, 1].
+      noise_end: the noise schedule's floor.
       eval_every: episodes between evaluation points (a divisor of num_episodes).
       eval_max_steps: step cap of the greedy evaluation episodes (Taxi's own limit is 200).
       sampled_eval_episodes: rainy only: greedy episodes sampled at the end for ``greedy_return_sampled``.

@@ -26,13 +26,16 @@ class TaxiAgentConfig(RunConfig):
     Attributes:
       gamma: discount in [0, 1].
       exploration: ``"epsilon"`` (epsilon-greedy) or the agent's other schedule (:attr:`schedules`).
-      epsilon_start, epsilon_decay, epsilon_end: episode e explores with
+      epsilon_start: epsilon of episode 0; episode e explores with
         ``max(epsilon_end, epsilon_start * epsilon_decay**e)`` (epsilon-greedy only).
+      epsilon_decay: factor per episode of the epsilon schedule, in (0, 1].
+      epsilon_end: the epsilon schedule's floor.
       num_episodes: training episodes per seed.
       max_steps: an episode is cut after this many steps (a truncation: it still bootstraps).
       eval_every: episodes between evaluation points (curves and episodes-to-solve are on this grid).
       eval_max_steps: step cap of the greedy evaluation episodes (Taxi's own limit is 200).
-      is_rainy, rainy_probability: Taxi-v4's rainy variant (a move goes the intended way with that probability).
+      is_rainy: Taxi-v4's rainy variant (a move goes the intended way with probability ``rainy_probability``).
+      rainy_probability: rainy only: the probability that a move goes the intended way.
       sampled_eval_episodes: rainy only: greedy episodes sampled at the end for ``greedy_return_sampled``.
       solve_margin: a seed is solved at the first evaluation point whose greedy return is at least the
         value-iteration optimum minus this margin.
@@ -69,13 +72,15 @@ class TaxiAgentConfig(RunConfig):
 
 @dataclasses.dataclass(frozen=True)
 class TabularQConfig(TaxiAgentConfig):
-    """Tabular Q-learning on Taxi-v4. Defaults = the original script (preset ``notebook``).
+    """Tabular Q-learning on Taxi-v4. Defaults = the original script (preset ``notebook``); the fields shared
+    with the STDP hybrid are documented on :class:`TaxiAgentConfig`.
 
-    Attributes (besides :class:`TaxiAgentConfig`'s):
+    Attributes:
       alpha: learning rate in (0, 1].
       exploration: ``"epsilon"`` (epsilon-greedy) or ``"softmax"`` (Boltzmann over Q / temperature).
-      temperature_start, temperature_decay, temperature_end: the epsilon schedule for the softmax temperature
-        (in reward units; softmax only).
+      temperature_start: softmax only: temperature of episode 0 (reward units), decayed like epsilon.
+      temperature_decay: softmax only: factor per episode of the temperature schedule, in (0, 1].
+      temperature_end: softmax only: the temperature schedule's floor.
       num_episodes: training episodes per seed (over all ``num_envs`` environments together).
       num_envs: environments per seed played in lockstep, one episode each per round, sharing the table.
       q_init: initial value of every table entry.
