@@ -33,7 +33,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     ),
     "eval": (
         "synjax.evaluate_run",
-        "evaluate or text-render the saved policies of a run: synjax eval --run DIR",
+        "evaluate, text-render or draw (GIF) the saved policies of a run: synjax eval --run DIR",
     ),
     "tabular-q": (
         "synjax.tabular.experiment",
@@ -212,6 +212,15 @@ def parse(name: str, args: Sequence[str]):
     resume = _flag_value(rest, "--resume")
     if resume is not None and hasattr(default, "resume"):
         default = _resumed_default(name, resume, type(default))
+    elif hasattr(default, "env") and "--help" not in rest and "-h" not in rest:
+        from synjax.envs.registry import env_ids
+        from synjax.presets import resolve
+
+        env = _flag_value(rest, "--env")
+        env = env if env in env_ids() else None  # an unknown id is refused by the config check below
+        default, note = resolve(preset, env, presets, getattr(module, "ENV_PRESETS", {}))
+        if note is not None:
+            print(f"synjax {name}: {note}", file=sys.stderr)
     description = f"{EXPERIMENTS[name][1]}. Presets: {', '.join(presets)} (default {next(iter(presets))})."
     captured = io.StringIO()
     try:

@@ -21,6 +21,7 @@ from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch, minibatches
 from synjax.checks import above, at_least, require
+from synjax.presets import per_game
 from synjax.sweep import Floats
 
 METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
@@ -179,7 +180,10 @@ ALGORITHM = OnPolicyAlgorithm(
     passes=lambda config: (config.update_epochs, config.num_minibatches),
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
+"""``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
+PPO seed for a :class:`PPOConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
+"""``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 _SB3 = {  # Stable-Baselines3 PPO defaults, the notebook's settings
     "num_envs": 1, "num_steps": 2048, "num_minibatches": 32, "update_epochs": 10, "lr": 3e-4, "gamma": 0.99,
@@ -257,3 +261,33 @@ PRESETS = {
     # The notebook's ShowerEnv run: SB3 PPO defaults, 400k steps.
     "shower-notebook": PPOConfig(num_seeds=16, env="ShowerEnv", total_timesteps=400_000, eval_every=10, **_SB3),
 }  # fmt: skip
+
+def _gymnax_blines(env: str, total: int, num_envs: int, num_steps: int, **changes) -> PPOConfig:
+    """gymnax-blines' PPO settings (agents/<env>/ppo.yaml): 4 minibatches, gamma 0.99, lambda 0.95, clip 0.2,
+    entropy 0.01, value weight 0.5, grad norm 1.0, two separate 64-unit ReLU MLPs, lr 5e-4 (its 5% warm-up is
+    not reproduced). Their Gaussian head learns a state-dependent scale, ours a state-independent log std."""
+    settings = {
+        "num_seeds": 8, "env": env, "total_timesteps": total, "num_envs": num_envs, "num_steps": num_steps,
+        "num_minibatches": 4, "update_epochs": 4, "lr": 5e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2,
+        "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 1.0, "hidden": (64, 64), "activation": "relu",
+        "eval_every": 50,
+    }  # fmt: skip
+    return PPOConfig(**{**settings, **changes})
+
+
+#: ``--preset NAME --env ID`` picks these (:mod:`synjax.presets`); each PRESETS entry is made for its own env.
+ENV_PRESETS = {
+    "tuned": {
+        "ShowerEnv": PRESETS["shower-tuned"],
+        "Acrobot-v1": _gymnax_blines("Acrobot-v1", 500_000, 16, 32),
+        "MountainCar-v0": _gymnax_blines(
+            "MountainCar-v0", 500_000, 16, 32, update_epochs=64, lr=5e-3, anneal_lr=True, ent_coef=0.003
+        ),  # gymnax-blines anneals 5e-3 to 5e-4, ours to 0
+        "Pendulum-v1": _gymnax_blines("Pendulum-v1", 1_000_000, 32, 16),
+        "MountainCarContinuous-v0": _gymnax_blines("MountainCarContinuous-v0", 1_000_000, 32, 16),
+        **per_game(PRESETS["minatar"]),
+    },
+    "minatar": per_game(PRESETS["minatar"]),
+    "minatar-snn": per_game(PRESETS["minatar-snn"]),
+}
+

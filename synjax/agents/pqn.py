@@ -33,6 +33,7 @@ from synjax.agents.policy import PolicyApply
 from synjax.agents.q_networks import Q_NETWORKS, EpsilonGreedyQ
 from synjax.agents.rollout import Batch, minibatches
 from synjax.checks import at_least, in_range, require
+from synjax.presets import per_game
 from synjax.sweep import Floats
 
 METRICS = ("td_loss", "q_mean", "epsilon")
@@ -146,7 +147,10 @@ ALGORITHM = OnPolicyAlgorithm(
     passes=lambda config: (config.update_epochs, config.num_minibatches),
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
+"""``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
+PQN seed for a :class:`PQNConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
+"""``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 PRESETS = {
     # purejaxql config/alg/pqn_cartpole.yaml: 32 envs x 64 steps, 4 epochs x 16 minibatches, 2 hidden layers of
@@ -176,3 +180,7 @@ PRESETS = {
         exploration_final_eps=0.05, reward_scale=1.0, eval_every=24,
     ),
 }
+
+#: ``--preset NAME --env ID`` picks these (:mod:`synjax.presets`): purejaxql's MinAtar settings for every game.
+ENV_PRESETS = {"minatar": per_game(PRESETS["minatar"]), "minatar-snn": per_game(PRESETS["minatar-snn"])}
+
