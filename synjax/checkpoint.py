@@ -24,11 +24,11 @@ FILE = "checkpoint.msgpack"
 #: Config fields a resumed host-loop run may change (budget, bookkeeping and reporting, not the learning problem).
 MAY_DIFFER = frozenset(
     {"total_timesteps", "out", "overwrite", "progress", "resume", "checkpoint_every", "eval_episodes", "gif",
-     "distributed", "coordinator", "num_processes", "process_id", "coordinator_timeout"}
+     "distributed", "coordinator", "num_processes", "process_id", "coordinator_timeout", "log"}
 )  # fmt: skip
 #: Config fields a resumed JAX-environment run may change: bookkeeping only (its budget sets the whole state).
 MAY_DIFFER_JAX = frozenset({"out", "overwrite", "progress", "resume", "checkpoint_every", "distributed", "coordinator",
-                            "num_processes", "process_id", "coordinator_timeout"})  # fmt: skip
+                            "num_processes", "process_id", "coordinator_timeout", "log"})  # fmt: skip
 
 
 def save(folder: str | os.PathLike, config: dict[str, Any], state: dict[str, Any]) -> Path:

@@ -2,19 +2,21 @@
 
 It reads ``DIR/config.json`` to rebuild the environment and the network, loads ``DIR/params.msgpack`` (every
 seed), plays ``--episodes`` deterministic episodes per seed on fresh environments (all seeds at once, jitted),
-and prints the returns. ``--render`` also plays one episode of ``--seed-index`` step by step as text
-(Taxi and ShowerEnv draw their state; other environments print the observation).
+and prints the returns (and, where the experiment has one, its own final evaluation recomputed from the saved
+parameters: the Taxi agents' exact greedy return over the 300 starts). ``--render`` also plays one episode of
+``--seed-index`` step by step as text (Taxi and ShowerEnv draw their state; other environments print the
+observation); ``--gif PATH`` writes that episode as an animated GIF (:mod:`synjax.episode_gif`).
 
-Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``); an
-on-policy algorithm of the CLI (a module with an ``ALGORITHM``) is found without an entry;
-:func:`register` adds one (DQN's is a ``QNetwork`` template and a greedy ``act``).
+Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``, the
+builder owned by the experiment: :mod:`synjax.saved_policy`); an on-policy algorithm of the CLI (a module with an
+``ALGORITHM``) is found without an entry; :func:`register` adds one (DQN's is a ``QNetwork`` template and a greedy
+``act``; tabular-q's and stdp-q's the argmax of a (500, 6) Taxi table on the Taxi variant the run trained on).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,88 +24,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import results
+from synjax import results, saved_policy
+from synjax.agents import dqn
+from synjax.agents.on_policy import saved_policy_builder
 from synjax.checks import at_least, check_fields, require
-from synjax.results import config_from_dict
+from synjax.saved_policy import Builder, Policy
+from synjax.snn.stdp_q_config import StdpQConfig
+from synjax.tabular.config import TabularQConfig
+from synjax.tabular.experiment import saved_policy_builder as taxi_policy_builder
 
-
-@dataclasses.dataclass
-class Policy:
-    """What evaluating a saved run needs.
-
-    Attributes:
-      env, env_params: the environment the run trained on.
-      template: one seed's parameter pytree with the saved structure (e.g. an ``nnx.State``), filled in with
-        ``nnx.replace_by_pure_dict`` (or given to ``results.load_params`` as template when ``from_dict`` is None).
-      act: ``(params of one seed, raw observations (E, *obs_shape), carry) -> (deterministic actions (E, ...),
-        carry)``: the stateful policy contract (:mod:`synjax.agents.policy`); a feedforward policy passes the
-        carry through.
-      initial_carry: ``(params of one seed, batch_shape) -> carry`` at an episode's start (``()`` by default).
-      from_dict: ``(template, loaded nested dict with a leading run axis) -> parameter pytree``; defaults to
-        ``nnx.replace_by_pure_dict`` on a copy of ``template``.
-    """
-
-    env: Any
-    env_params: Any
-    template: Any
-    act: Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
-    from_dict: Callable[[Any, Any], Any] | None = None
-    initial_carry: Callable[[Any, tuple[int, ...]], Any] = lambda params, batch_shape: ()
-
-
-def _actor_critic(module: str, config_name: str) -> Callable[[dict[str, Any]], Policy]:
-    def build(data: dict[str, Any]) -> Policy:
-        from flax import nnx
-
-        from synjax import sweep
-        from synjax.agents.config import make_env
-        from synjax.agents.evaluation import deterministic_action
-        from synjax.agents.networks import action_spec, obs_encoder
-        from synjax.agents.on_policy import make_network
-
-        config = config_from_dict(getattr(importlib.import_module(module), config_name), data)
-        # swept fields do not change the network's structure: build it with the first value of each
-        config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
-        env, env_params = make_env(config)
-        _, encode = obs_encoder(env, env_params)
-        _, _, bounds = action_spec(env, env_params)
-        model = make_network(config, env, env_params, nnx.Rngs(0))
-        graphdef, template = nnx.split(model)
-
-        def act(state, obs, carry):
-            reset = jnp.zeros(obs.shape[:1], bool)
-            dist, _, carry = nnx.merge(graphdef, state)(encode(obs), carry, reset)
-            return deterministic_action(dist, bounds), carry
-
-        def initial_carry(state, batch_shape):
-            return nnx.merge(graphdef, state).initial_carry(batch_shape)
-
-        return Policy(env, env_params, template, act, initial_carry=initial_carry)
-
-    return build
-
-
-def _dqn(data: dict[str, Any]) -> Policy:
-    """A saved DQN run's greedy policy."""
-    from synjax import sweep
-    from synjax.agents import dqn
-
-    config = config_from_dict(dqn.DQNConfig, data)
-    config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
-    env, env_params = dqn.make_env(config)
-    _, init, q = dqn.make_q_network(config, env, env_params)
-
-    def act(params, obs, carry):
-        return jnp.argmax(q(params, obs), axis=-1), carry
-
-    return Policy(env, env_params, init(jax.random.key(0)), act)
-
+__all__ = ["BUILDERS", "EvalConfig", "Policy", "builder", "evaluable", "load_policy", "register", "run"]
 
 #: experiment name (``config.json``'s ``experiment``) -> builder of its :class:`Policy`.
-BUILDERS: dict[str, Callable[[dict[str, Any]], Policy]] = {"dqn": _dqn}
+BUILDERS: dict[str, Builder] = {
+    "dqn": dqn.saved_policy,
+    "tabular-q": taxi_policy_builder(TabularQConfig),
+    "stdp-q": taxi_policy_builder(StdpQConfig),
+}
 
 
-def builder(experiment: str | None) -> Callable[[dict[str, Any]], Policy] | None:
+def builder(experiment: str | None) -> Builder | None:
     """The :class:`Policy` builder of ``experiment``: a registered one, or, for any on-policy algorithm of the CLI
     (a module with an ``ALGORITHM``, its config the type of its presets), the actor-critic one; else None."""
     if experiment in BUILDERS:
@@ -115,7 +55,7 @@ def builder(experiment: str | None) -> Callable[[dict[str, Any]], Policy] | None
     module = importlib.import_module(EXPERIMENTS[experiment][0])
     if not hasattr(module, "ALGORITHM"):
         return None
-    return _actor_critic(module.__name__, type(next(iter(module.PRESETS.values()))).__name__)
+    return saved_policy_builder(type(next(iter(module.PRESETS.values()))))
 
 
 def evaluable() -> list[str]:
@@ -125,17 +65,9 @@ def evaluable() -> list[str]:
     return [name for name in EXPERIMENTS if builder(name) is not None]
 
 
-def register(experiment: str, builder: Callable[[dict[str, Any]], Policy]) -> None:
+def register(experiment: str, builder: Builder) -> None:
     """Let ``synjax eval`` load runs of ``experiment``."""
     BUILDERS[experiment] = builder
-
-
-def _default_from_dict(template: Any, loaded: Any) -> Any:
-    from flax import nnx
-
-    state = jax.tree.map(lambda x: x, template)
-    nnx.replace_by_pure_dict(state, loaded)
-    return state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,14 +79,17 @@ class EvalConfig:
       episodes: deterministic episodes per saved seed.
       seed: PRNG seed of the evaluation episodes.
       render: also print one episode of ``seed_index`` step by step.
+      gif: also write one episode of ``seed_index`` as an animated GIF at this path (Taxi-v4 and ShowerEnv
+        drawn here, classic control and MinAtar by gymnax's visualization; needs Pillow).
       seed_index: which saved run (row of params.msgpack) to render.
-      max_render_steps: stop the rendered episode after this many steps.
+      max_render_steps: stop the rendered episode (text or GIF) after this many steps.
     """
 
     run: str = ""
     episodes: Annotated[int, at_least(1)] = 10
     seed: Annotated[int, at_least(0)] = 0
     render: bool = False
+    gif: str = ""
     seed_index: Annotated[int, at_least(0)] = 0
     max_render_steps: Annotated[int, at_least(1)] = 200
 
@@ -168,22 +103,25 @@ class EvalConfig:
                 self.run,
                 "a synjax results folder holding config.json and params.msgpack",
             )
-            experiment = results.load_config(path).get("experiment")
+            data = results.load_config(path)
+            experiment = data.get("experiment")
             require(
                 builder(experiment) is not None,
                 "run",
                 self.run,
                 f"a run of an experiment with saved policies ({', '.join(evaluable())}), not {experiment!r}",
             )
+            if self.gif:  # refused before anything is played
+                from synjax import episode_gif
+
+                why = episode_gif.unavailable(builder(experiment)(data).env)
+                require(why is None, "gif", self.gif, f"left unset: {why}")
+                require(Path(self.gif).parent.is_dir(), "gif", self.gif, "a path in an existing folder")
 
 
 def load_policy(run_dir: str | Path) -> tuple[Policy, Any, dict[str, Any]]:
     """``(Policy, stacked parameters with a leading run axis, config dict)`` of a saved run."""
-    data = results.load_config(run_dir)
-    policy = builder(data["experiment"])(data)
-    loaded = results.load_params(run_dir)
-    params = (policy.from_dict or _default_from_dict)(policy.template, loaded)
-    return policy, params, data
+    return saved_policy.load(run_dir, builder(results.load_config(run_dir)["experiment"]))
 
 
 def evaluate_saved(policy: Policy, params: Any, episodes: int, seed: int = 0) -> np.ndarray:
@@ -203,9 +141,11 @@ def evaluate_saved(policy: Policy, params: Any, episodes: int, seed: int = 0) ->
 
 
 def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 200) -> list[str]:
-    """Text frames of one deterministic episode of one run's ``params``: the start, then one per step."""
-    env, env_params = policy.env, policy.env_params
-    text = getattr(env, "render", None)
+    """Text frames of one deterministic episode of one run's ``params`` (:func:`synjax.episode_gif.record_episode`,
+    the episode ``--gif`` draws): the start, then one per step."""
+    from synjax.episode_gif import record_episode
+
+    text = getattr(policy.env, "render", None)
 
     def show(state, obs) -> str:
         if text is not None:
@@ -215,61 +155,55 @@ def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 
                 pass
         return f"obs={np.array2string(np.asarray(obs), precision=3)}"
 
-    step = jax.jit(env.step)
-
-    @jax.jit
-    def act(p, obs, carry):
-        action, carry = policy.act(p, obs[None], carry)
-        return action[0], carry
-
-    key_reset, key = jax.random.split(jax.random.key(seed))
-    obs, state = jax.jit(env.reset)(key_reset, env_params)
-    frames, total, carry = [show(state, obs)], 0.0, policy.initial_carry(params, (1,))
-    for t in range(max_steps):
-        action, carry = act(params, obs, carry)
-        key, k = jax.random.split(key)
-        next_obs, next_state, reward, terminated, truncated, _ = step(k, state, action, env_params)
-        total += float(reward)
-        end = bool(terminated) or bool(truncated)
-        # after an auto-reset, draw the state the episode ended in
-        shown = (
-            show(next_state, next_obs)
-            if not end
-            else f"(episode over: terminated={bool(terminated)}, truncated={bool(truncated)})"
-        )
+    episode = record_episode(policy, params, seed, max_steps)
+    returns = episode.returns
+    frames = [show(episode.states[0], episode.observations[0])]
+    for t, (action, reward) in enumerate(zip(episode.actions, episode.rewards)):
+        shown = show(episode.states[t + 1], episode.observations[t + 1])
+        if t == len(episode.rewards) - 1 and (episode.terminated or episode.truncated):
+            shown += f"\n(episode over: terminated={episode.terminated}, truncated={episode.truncated})"
         frames.append(
             f"step {t + 1}: action={np.asarray(action).tolist()} reward={float(reward):g} "
-            f"return={total:g}\n{shown}"
+            f"return={returns[t + 1]:g}\n{shown}"
         )
-        if end:
-            break
-        obs, state = next_obs, next_state
     return frames
 
 
+def _one(params: Any, index: int, num_runs: int) -> Any:
+    """Run ``index`` of stacked ``params`` (``--seed-index``, checked against the ``num_runs`` saved)."""
+    require(index < num_runs, "seed_index", index, f"an index below the {num_runs} saved runs")
+    return jax.tree.map(lambda x: jnp.asarray(x[index]), params)
+
+
 def run(config: EvalConfig):
-    """Evaluate (and optionally render) the run ``config.run``; prints the returns; ``(None, returns)``."""
+    """Evaluate (and optionally render, or draw as a GIF) the run ``config.run``; prints the returns;
+    ``(None, returns)``."""
     require(bool(config.run), "run", config.run, "a results folder (--run DIR)")
     policy, params, data = load_policy(config.run)
     returns = evaluate_saved(policy, params, config.episodes, config.seed)
+    own = policy.final_eval(params) if policy.final_eval is not None else {}
     print(
-        f"{data['experiment']} run {config.run} on {data.get('env')}: {config.episodes} deterministic episodes "
-        f"per saved run"
+        f"{data['experiment']} run {config.run} on {data.get('env', policy.env.name)}: {config.episodes} "
+        "deterministic episodes per saved run"
     )
     for i, r in enumerate(returns):
-        print(f"  run {i}: mean return {r.mean():.4g} (min {r.min():.4g}, max {r.max():.4g})")
+        extra = "".join(f", final {name} {values[i]:.4g}" for name, values in own.items())
+        print(f"  run {i}: mean return {r.mean():.4g} (min {r.min():.4g}, max {r.max():.4g}){extra}")
     per_run = returns.mean(axis=1)
     print(f"  all runs: mean {per_run.mean():.4g}, median {np.median(per_run):.4g}")
+    for name, values in own.items():
+        print(f"  the run's own final evaluation, recomputed: {name} mean {np.mean(values):.4g}")
     if config.render:
-        require(
-            config.seed_index < len(returns),
-            "seed_index",
-            config.seed_index,
-            f"an index below the {len(returns)} saved runs",
-        )
-        one = jax.tree.map(lambda x: jnp.asarray(x[config.seed_index]), params)
+        one = _one(params, config.seed_index, len(returns))
         for frame in render_episode(policy, one, config.seed, config.max_render_steps):
             print(frame)
+    if config.gif:
+        from synjax.episode_gif import write_episode_gif
+
+        one = _one(params, config.seed_index, len(returns))
+        episode = write_episode_gif(config.gif, policy, one, config.seed, config.max_render_steps)
+        print(f"wrote {config.gif}: run {config.seed_index}, {len(episode.states)} frames, return "
+              f"{episode.returns[-1]:g}")  # fmt: skip
     return None, returns
 
 

@@ -35,8 +35,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import checkpoint, distributed, divergence, results, sizes, sweep
-from synjax.checks import at_least, check_fields, integer_in, require
+from synjax import checkpoint, distributed, divergence, log_sinks, results, sizes, sweep
+from synjax.checks import at_least, check_fields, integer_in, one_of, require
 from synjax.progress import ProgressBar
 from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
 from synjax.trainer import Trainer, TrainOutput
@@ -66,6 +66,9 @@ class RunConfig:
       num_chunks: the training steps run in this many jitted chunks (fewer if the run has fewer steps); a
         SIGTERM or Ctrl-C stops the run at the end of the current chunk, after saving a checkpoint.
       checkpoint_every: write ``checkpoint.msgpack`` every this many chunks; 0 only on SIGTERM or Ctrl-C.
+      log: also stream the metrics.csv rows while training runs, one run per seed, into the results folder:
+        ``tensorboard`` (``<out>/tb/seed_<i>``) or ``wandb`` (``<out>/wandb``; ``WANDB_MODE=offline`` works
+        offline); each needs its package (``pip install -e ".[log]"``). See :mod:`synjax.log_sinks`.
     """
 
     #: whether several processes can run one sweep together (``--distributed``); the host loop cannot
@@ -84,9 +87,11 @@ class RunConfig:
     resume: str = ""
     num_chunks: Annotated[int, at_least(1)] = 20
     checkpoint_every: Annotated[int, at_least(0)] = 1
+    log: Annotated[str, one_of(*log_sinks.SINKS)] = "none"
 
     def __post_init__(self) -> None:
         check_fields(self)  # every field's declared range (the subclasses' fields too)
+        log_sinks.check_available(self.log)  # a missing optional package, before any work
         for name in ("coordinator", "num_processes", "process_id"):
             given = getattr(self, name) != getattr(RunConfig, name)
             require(self.distributed or not given, name, getattr(self, name),
@@ -217,6 +222,48 @@ def _resume_state(experiment: str, config: RunConfig) -> dict[str, Any]:
     return raw
 
 
+class _PointStream:
+    """Hands a logging sink the metric rows that are final after each chunk (:meth:`Trainer.points_done`):
+    ``finish``'s steps and metrics on the history so far, padded with NaN to the full length (the rows handed
+    on read none of the padding). Every process computes them (the runs are sharded over all); only process 0
+    has a ``sink`` to write them to. ``time_s``: seconds spent here (not part of the training time)."""
+
+    def __init__(self, runs: Runs, sink: log_sinks.Sink | None, resumed_at: int):
+        self.runs, self.sink, self.resumed_at = runs, sink, resumed_at
+        self.fn = runs.points_fn()
+        self.num_points = self.computed = self.written = 0
+        self.time_s = 0.0
+
+    def after_chunk(self, states: Any, history: list[Any], done: int) -> None:
+        t = time.perf_counter()
+        runs, num_steps = self.runs, self.runs.trainer.num_steps
+
+        def pad(x: np.ndarray) -> np.ndarray:
+            fill = np.nan if np.issubdtype(x.dtype, np.floating) else 0
+            rest = np.full((x.shape[0], num_steps - x.shape[1], *x.shape[2:]), fill, x.dtype)
+            return np.concatenate([x, rest], axis=1)
+
+        metrics = to_device(jax.tree.map(pad, concat(history)), runs.sharding, runs.padded)
+        if not self.num_points:  # the first chunk of this process: what the folder already holds
+            self.num_points = jax.eval_shape(self.fn, states, metrics, runs.hps)[0].shape[1]
+            self.computed = runs.trainer.points_done(self.resumed_at, self.num_points)
+            self.written = self.computed if self.sink is not None and self.sink.continues else 0
+        ready = runs.trainer.points_done(done, self.num_points)
+        if ready > self.computed:
+            steps, values = to_host(self.fn(states, metrics, runs.hps), runs.num_runs)
+            if self.sink is not None:
+                self.sink.write_points(steps, values, self.written, ready)
+            self.computed = self.written = ready
+        self.time_s += time.perf_counter() - t
+
+    def finish(self, output: TrainOutput) -> None:
+        """The points not written yet, from the finished run's ``output`` (host arrays, leading run axis)."""
+        t = time.perf_counter()
+        if self.sink is not None:
+            self.sink.write_points(output.steps, output.metrics, self.written, np.shape(output.steps)[-1])
+        self.time_s += time.perf_counter() - t
+
+
 def run_experiment(
     experiment: str,
     config: RunConfig,
@@ -292,6 +339,12 @@ def run_experiment(
         m_template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, done, *x.shape[2:]), x.dtype), m1)
         history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
         compile_s, wall_s = float(raw["compile_time_s"]), float(raw["wall_time_s"])
+    sink, stream = None, None
+    if config.log != "none":
+        if jax.process_index() == 0:
+            run_names = log_sinks.run_names(config.num_seeds, runs.names, runs.points)
+            sink = log_sinks.open_sink(config.log, out, experiment, saved_config, run_names, raw is not None)
+        stream = _PointStream(runs, sink, done)
 
     saving = [0.0]  # seconds the training loop spent on checkpoints
     writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # serializes and writes while training goes on
@@ -322,7 +375,7 @@ def run_experiment(
         desc += f" [process {jax.process_index()}/{jax.process_count()}]"
     initial = progress_total * done // max(1, num_steps)
     with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress,
-                     initial=initial), stop_requests() as stop:  # fmt: skip
+                     initial=initial), stop_requests() as stop, log_sinks.closed_on_error(sink):  # fmt: skip
         chunk_index, compiled = 0, {}
         while done < num_steps:
             n = min(length, num_steps - done)
@@ -336,6 +389,8 @@ def run_experiment(
             t3 = time.perf_counter()
             compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
             chunk_index += 1
+            if stream is not None:  # the rows that are final now, to TensorBoard / W&B
+                stream.after_chunk(states, history, done)
             signum = distributed.agree_any(stop["signum"] or 0)  # a signal to any process stops them all
             if signum:
                 save(out, wait=True)
@@ -354,6 +409,8 @@ def run_experiment(
         output = finish(states, metrics, runs.hps)
         output = to_host(output, runs.num_runs)
         compile_s, wall_s = compile_s + t2 - t1, wall_s + time.perf_counter() - t2
+        if stream is not None:
+            stream.finish(output)
     run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s, checkpoint_time_s=saving[0])
     if jax.process_index() != 0:
         return None, run
@@ -371,6 +428,8 @@ def run_experiment(
         split = {"distributed": {"num_processes": jax.process_count(),
                                  "runs_per_process": distributed.runs_per_process(runs.sharding, runs.padded,
                                                                                   num_runs)}}  # fmt: skip
+    if stream is not None:
+        split["log_time_s"] = stream.time_s  # streaming to the sink, not part of wall_time_s
 
     def files(stage: Path) -> None:
         if runs.names:
@@ -380,6 +439,8 @@ def run_experiment(
                              title=experiment, diverged=bad)  # fmt: skip
         if extra_files is not None:
             extra_files(stage, o)
+        if sink is not None:  # closed, and its folder carried into the new results folder
+            sink.move_into(stage)
 
     path = results.write_run(
         out, experiment=experiment, config=config, steps=steps, metrics=metrics, final=final, params=o.params,

@@ -113,6 +113,17 @@ class Runs:
         sh = self.sharding
         return jax.jit(jax.vmap(one), in_shardings=(sh, sh, sh), out_shardings=sh)
 
+    def points_fn(self):
+        """``finish`` reduced to ``(steps (R, P), metrics name -> (R, P))``: what a logging sink streams while
+        the run goes on (XLA drops the parts of ``finish`` that only the params, ``final`` or extras need)."""
+
+        def one(state, metrics, hp_row):
+            out = self._trainer(hp_row).finish(state, metrics)
+            return out.steps, out.metrics
+
+        sh = self.sharding
+        return jax.jit(jax.vmap(one), in_shardings=(sh, sh, sh), out_shardings=sh)
+
 
 def concat(history: list[Any]) -> Any:
     """Chunks' metrics (leaves (R, L_c, ...)) joined along the step axis."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 
@@ -64,12 +65,27 @@ class Trainer:
       step: :data:`Step`; one update, episode stretch or epoch.
       finish: :data:`Finish`.
       num_steps: how many steps the run has.
+      point_ready: P ints, optional: point ``p`` of ``finish``'s metrics is final once ``point_ready[p]``
+        steps are done (it reads no later step and nothing of the state that later steps change), so a logging
+        sink (:mod:`synjax.log_sinks`) can stream it while the run goes on; nondecreasing. None: one point per
+        step (point ``p`` after step ``p + 1``) when ``finish`` returns ``num_steps`` points, else every point
+        at the end.
     """
 
     init: Init
     step: Step
     finish: Finish
     num_steps: int
+    point_ready: tuple[int, ...] | None = None
+
+    def points_done(self, done: int, num_points: int) -> int:
+        """How many leading points of ``finish``'s ``num_points`` are final after ``done`` steps (see
+        ``point_ready``)."""
+        if self.point_ready is not None:
+            return int(np.searchsorted(np.asarray(self.point_ready), done, side="right"))
+        if num_points == self.num_steps:
+            return min(done, num_points)
+        return num_points if done >= self.num_steps else 0
 
     def run_steps(self, state: Any, start: jax.Array, length: int) -> tuple[Any, Any]:
         """Steps ``start .. start + length - 1`` as one ``lax.scan``: ``(state, metrics stacked (length, ...))``."""

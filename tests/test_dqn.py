@@ -282,11 +282,11 @@ def test_cli_sweep_writes_results_and_saved_policies_evaluate(tmp_path):
     metrics = results.read_metrics_csv(out / "metrics.csv")
     assert metrics["eval_return"].shape == (4, 3)  # 2 lr values x 2 seeds, 3 points (0, 600, 1200)
     assert np.all(np.abs(metrics["eval_return"]) <= 60)  # ShowerEnv: 60 steps of +-1
-    assert (out / "curves.png").is_file()
+    assert (out / "curves.png").is_file() and (out / "episode.gif").is_file()  # the GIF: run 0 of the sweep
     config = results.load_config(out)
     assert config["env"] == "ShowerEnv" and config["hidden"] == [16]
 
-    evaluate_run.register("dqn", evaluate_run._dqn)
+    evaluate_run.register("dqn", dqn.saved_policy)
     policy, params, _ = evaluate_run.load_policy(out)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape == (4, 2) and np.all(np.abs(returns) <= 60)

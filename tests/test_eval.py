@@ -59,6 +59,14 @@ def test_loaded_params_are_the_trained_ones(shower_run):
     assert "obs_norm" in nnx.to_pure_dict(params)  # the normalizer's statistics travel with the parameters
 
 
+def test_the_run_folder_holds_a_gif_of_run_0(shower_run):
+    from PIL import Image
+
+    path, _ = shower_run
+    with Image.open(path / "episode.gif") as gif:
+        assert gif.n_frames == 61  # ShowerEnv's 60 steps and the start
+
+
 def test_evaluate_saved_gives_returns_per_run_and_episode(shower_run):
     path, _ = shower_run
     policy, params, _ = evaluate_run.load_policy(path)

@@ -86,6 +86,7 @@ def test_a_saved_spiking_pqn_run_is_evaluable_and_holds_its_spike_raster(tmp_pat
                                  out=str(tmp_path / "run"))  # fmt: skip
     path, _ = pqn.run(config)
     assert (path / "spikes.png").stat().st_size > 10_000
+    assert (path / "episode.gif").stat().st_size > 0  # seed 0's greedy episode
     policy, params, _ = evaluate_run.load_policy(path)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape[0] == 2 and np.all(np.isfinite(returns))

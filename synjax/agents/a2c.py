@@ -108,7 +108,10 @@ ALGORITHM = OnPolicyAlgorithm(
     passes=lambda config: (1, 1),
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
+"""``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
+A2C seed for a :class:`A2CConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
+"""``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 PRESETS = {
     # rl-baselines3-zoo hyperparams/a2c.yml, CartPole-v1: n_envs 8, n_timesteps 5e5, ent_coef 0.0, the rest

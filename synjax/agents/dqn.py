@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax import results
+from synjax import episode_gif, results, sweep
 from synjax.agents import spike_raster
 from synjax.agents.config import make_env
 from synjax.agents.dqn_config import DQNConfig
@@ -44,6 +44,7 @@ from synjax.envs.episodes import EpisodeStats
 from synjax.envs.random_bits import uniform_from_bits
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
+from synjax.saved_policy import Policy
 from synjax.trainer import Trainer
 
 # ---------------------------------------------------------------------------------- the pieces (pure, tested)
@@ -334,16 +335,31 @@ def make_train(config: DQNConfig) -> Trainer:
             final=final,
         )
 
-    return Trainer(init, step, finish, config.num_evals)
+    # point 0 is the evaluation made in init (kept in the state), point p >= 1 that of step p - 1
+    return Trainer(init, step, finish, config.num_evals, point_ready=tuple(range(config.num_evals + 1)))
 
 
 # ------------------------------------------------------------------------------------------ the experiment
 
 
+def saved_policy(data: dict[str, Any]) -> Policy:
+    """A saved DQN run's greedy policy (config.json's dict -> :class:`~synjax.saved_policy.Policy`)."""
+    config = results.config_from_dict(DQNConfig, data)
+    config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
+    env, env_params = make_env(config)
+    _, init, q = make_q_network(config, env, env_params)
+
+    def act(params, obs, carry):
+        return jnp.argmax(q(params, obs), axis=-1), carry
+
+    return Policy(env, env_params, init(jax.random.key(0)), act)
+
+
 def run(config: DQNConfig):
     """Train every seed (and swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
 
-    def pictures(stage, output: TrainOutput) -> None:  # a spiking Q-network's spikes over one greedy episode
+    def pictures(stage, output: TrainOutput) -> None:  # episode.gif; a spiking Q-network's spikes (spikes.png)
+        episode_gif.write_run_gif(stage, saved_policy)
         if config.network != "snn":
             return
         env, env_params = make_env(config)
@@ -399,3 +415,21 @@ PRESETS = {
         eval_every=10_000,
     ),
 }
+
+#: ``--preset NAME --env ID`` picks these (:mod:`synjax.presets`); each PRESETS entry is made for its own env.
+ENV_PRESETS = {
+    "tuned": {
+        "ShowerEnv": PRESETS["shower"],
+        # rl-baselines3-zoo hyperparams/dqn.yml, MountainCar-v0 ("Tuned"): 120k steps, lr 4e-3, batch 128,
+        # buffer 10k, learning_starts 1000, gamma 0.98, hard target update every 5000 steps, train_freq 16,
+        # gradient_steps 8, epsilon 1 -> 0.07 over 20%, net 256x256; SB3's defaults for the rest (Huber loss,
+        # grad norm 10, one environment).
+        "MountainCar-v0": DQNConfig(
+            num_seeds=8, env="MountainCar-v0", total_timesteps=120_000, lr=4e-3, batch_size=128, buffer_size=10_000,
+            learning_starts=1_000, gamma=0.98, target_update_interval=5_000, tau=1.0, train_freq=16,
+            gradient_steps=8, exploration_fraction=0.2, exploration_final_eps=0.07, hidden=(256, 256),
+            eval_every=10_000,
+        ),
+    },
+}
+

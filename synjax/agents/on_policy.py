@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax import results, sweep
+from synjax import episode_gif, results, sweep
 from synjax.agents import spike_raster
 from synjax.agents.config import RolloutConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
@@ -28,6 +28,7 @@ from synjax.agents.spiking import energy, spiking_core
 from synjax.envs.episodes import EpisodeStats
 from synjax.experiment import TrainOutput, run_experiment
 from synjax.progress import report
+from synjax.saved_policy import Builder, Policy
 from synjax.trainer import Trainer
 
 #: ``network(rngs) -> nnx.Module`` keeping the policy contract: builds the network to train.
@@ -36,7 +37,8 @@ NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
 
 def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    def pictures(stage, output: TrainOutput) -> None:  # a spiking policy's spikes over one greedy episode
+    def pictures(stage, output: TrainOutput) -> None:  # episode.gif; a spiking policy's spikes (spikes.png)
+        episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
         if config.network != "snn":
             return
         first = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
@@ -48,6 +50,32 @@ def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any
         name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
         steps_per_seed=config.env_steps, extra_summary=results.final_medians, extra_files=pictures,
     )  # fmt: skip
+
+
+def saved_policy_builder(config_type: type) -> Builder:
+    """The builder of a saved run's :class:`~synjax.saved_policy.Policy` for runs of ``config_type`` (an on-policy
+    algorithm's config): the network rebuilt from config.json, its deterministic action, its carry."""
+
+    def build(data: dict[str, Any]) -> Policy:
+        config = results.config_from_dict(config_type, data)
+        # swept fields do not change the network's structure: build it with the first value of each
+        config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
+        env, env_params = make_env(config)
+        _, encode = obs_encoder(env, env_params)
+        _, _, bounds = action_spec(env, env_params)
+        graphdef, template = nnx.split(make_network(config, env, env_params, nnx.Rngs(0)))
+
+        def act(state, obs, carry):
+            reset = jnp.zeros(obs.shape[:1], bool)
+            dist, _, carry = nnx.merge(graphdef, state)(encode(obs), carry, reset)
+            return deterministic_action(dist, bounds), carry
+
+        def initial_carry(state, batch_shape):
+            return nnx.merge(graphdef, state).initial_carry(batch_shape)
+
+        return Policy(env, env_params, template, act, initial_carry=initial_carry)
+
+    return build
 
 
 def make_network(config: RolloutConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
@@ -267,4 +295,6 @@ def make_actor_critic_train(
             final=final,
         )
 
-    return Trainer(init, step, finish, num_updates + 1)
+    # point 0 is the evaluation of step 0; point p >= 1 that of step eval_idx[p - 1] + 1, after its segment
+    ready = (1, *(int(i) + 2 for i in eval_idx))
+    return Trainer(init, step, finish, num_updates + 1, point_ready=ready)

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from synjax import checkpoint, results
+from synjax import checkpoint, episode_gif, log_sinks, results
 from synjax.experiment import default_out, seed_keys
 from synjax.host import loop
 from synjax.host.envs import HostEnv
@@ -110,6 +110,24 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
     is saved to ``folder/checkpoint.msgpack`` and KeyboardInterrupt propagates; SIGTERM does the same.
     """
     out, raw = _out_dir(name, config)
+    saved_config = {"experiment": name, **results.config_dict(config)}
+    sink = log_sinks.open_sink(config.log, out, name, saved_config, log_sinks.run_names(config.num_seeds),
+                               resumed=raw is not None)  # fmt: skip
+    with log_sinks.closed_on_error(sink):
+        return _train_and_write(name, config, make_env, out, raw, saved_config, sink)
+
+
+def _train_and_write(
+    name: str,
+    config: loop.HostConfig,
+    make_env: MakeEnv,
+    out: Path,
+    raw: dict[str, Any] | None,
+    saved_config: dict[str, Any],
+    sink: log_sinks.Sink | None,
+) -> tuple[Path, dict[str, Any]]:
+    """:func:`run_host` after the checks: train, evaluate, write the results folder; ``sink`` streams the
+    curve."""
     env = make_env(config, config.num_seeds * config.num_envs, False)
     try:
         agent = loop.make_agent(config, env)
@@ -117,7 +135,8 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
         if raw is not None:
             state = loop.TrainState.from_tree(state, checkpoint.restore(state.to_tree(), raw, config.resume))
         compile_s = _warm_up(agent, config, env, state)
-        saved_config = {"experiment": name, **results.config_dict(config)}
+        if sink is not None and not sink.continues:  # the checkpoint's curve first (a resumed run's new sink)
+            sink.write_points(state.history.steps, state.history.metrics, 0, len(state.history.steps))
 
         saved_update = [state.update]  # the latest checkpoint's update, for the interrupt message
 
@@ -132,7 +151,8 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
                   unit_scale=True, desc=name, disable=not config.progress, dynamic_ncols=True) as bar:  # fmt: skip
             try:
                 with _terminate_as_interrupt():
-                    state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar)
+                    state = loop.train(config, env, agent, state, on_checkpoint=save, progress=bar,
+                                       on_point=None if sink is None else sink.write)  # fmt: skip
             except KeyboardInterrupt:
                 print(
                     f"\ninterrupted: checkpoint of update {saved_update[0]} in {out}; continue with "
@@ -163,7 +183,11 @@ def run_host(name: str, config: loop.HostConfig, make_env: MakeEnv) -> tuple[Pat
     def extra_files(stage: Path) -> None:
         save(state, stage)
         if frames:
-            loop.write_gif(stage / "episode.gif", frames)
+            scale = 2  # 84x84 frames drawn at 168x168, 30 per second
+            big = [np.repeat(np.repeat(np.asarray(f), scale, 0), scale, 1) for f in frames]
+            episode_gif.write_gif(stage / episode_gif.RUN_GIF, big, frame_ms=1000 // 30)
+        if sink is not None:  # closed, and its folder carried into the new results folder
+            sink.move_into(stage)
 
     final = {"train_score": history.metrics["train_score"][:, -1], **spikes_cost}
     if scores is not None:

@@ -300,12 +300,14 @@ def train(
     *,
     on_checkpoint: Callable[[TrainState], None],
     progress: Any = None,
+    on_point: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> TrainState:
     """Run updates ``state.update .. config.num_updates - 1`` on ``env`` (all seeds' environments).
 
     Writes a curve point every ``log_every`` updates (and after the last), calls ``on_checkpoint`` every
     ``checkpoint_every`` updates and, before re-raising, on KeyboardInterrupt. ``progress``: a tqdm-like bar
-    (``update(n)``, ``set_postfix``) counting agent steps of all seeds, or None.
+    (``update(n)``, ``set_postfix``) counting agent steps of all seeds, or None. ``on_point(step, values
+    name -> (S,))``: called with each new curve point (a logging sink, :mod:`synjax.log_sinks`), or None.
     """
     s, e, t = config.num_seeds, config.num_envs, config.num_steps
     obs = env.reset(env_seed(config, state.update))
@@ -343,6 +345,8 @@ def train(
             if u % config.log_every == 0 or u == config.num_updates:
                 point = {"train_score": book.point(), **{k: np.asarray(v) for k, v in metrics.items()}}
                 state.history.append(u * config.batch_size, point)
+                if on_point is not None:
+                    on_point(u * config.batch_size, point)
             if config.checkpoint_every and u % config.checkpoint_every == 0 and u < config.num_updates:
                 state = TrainState(params, opt_state, keys, u, time.perf_counter() - start, state.history)
                 on_checkpoint(state)
@@ -389,16 +393,6 @@ def evaluate(
             else:
                 frames.append(obs[0, -1].copy())
     return scores.reshape(num_seeds, e), frames
-
-
-def write_gif(path, frames: list[np.ndarray], fps: int = 30, scale: int = 2) -> None:
-    """Animated GIF of grayscale ``frames`` (H, W) uint8, upscaled ``scale`` times (Pillow)."""
-    from PIL import Image
-
-    images = [
-        Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames
-    ]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
 
 
 def checkpoint_tree_template(agent: Agent, config: HostConfig, keys: jax.Array) -> TrainState:

@@ -18,7 +18,8 @@ Presets (see ``docs/stdp_q.md`` for the measured results):
   targets are noisy there, and eta 0.5 leaves some seeds' final policies failing a start.
 
 Besides the runner's files the results folder holds ``q_values.npy`` (num_seeds, 500, 6) float32, the weights
-whose row argmax is each seed's greedy policy, and ``policy_map.png`` (seed 0, passenger at R going to G).
+whose row argmax is each seed's greedy policy, ``policy_map.png`` (seed 0, passenger at R going to G) and
+``episode.gif`` (one greedy episode of seed 0). ``synjax eval --run DIR`` plays the saved weights greedily.
 """
 
 from __future__ import annotations

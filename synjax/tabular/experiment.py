@@ -12,8 +12,9 @@ Presets (numbers in docs/taxi.md):
 - ``rainy-tuned``: rainy with alpha 0.1 and the ``tuned`` exploration.
 
 Besides the runner's files the results folder holds ``q_values.npy`` (num_seeds, 500, 6) float32, whose row
-argmax is each seed's greedy policy, and ``policy_map.png`` (seed 0's greedy action per taxi cell for the
-passenger at R going to G: pickup phase and delivery phase).
+argmax is each seed's greedy policy, ``policy_map.png`` (seed 0's greedy action per taxi cell for the
+passenger at R going to G: pickup phase and delivery phase) and ``episode.gif`` (one greedy episode of seed 0).
+``synjax eval --run DIR`` plays the saved tables on the Taxi variant the run trained on.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from synjax import episode_gif
+from synjax.envs import taxi
 from synjax.experiment import TrainOutput, run_experiment
-from synjax.results import stats
+from synjax.results import config_from_dict, stats
+from synjax.saved_policy import Builder, Policy
 from synjax.tabular.config import TaxiAgentConfig
 from synjax.tabular.plots import plot_policy_map
 from synjax.tabular.qlearning import TabularQConfig, make_train
-from synjax.tabular.taxi_agent import EvalConfig, solve_threshold
+from synjax.tabular.taxi_agent import EvalConfig, greedy_eval, solve_threshold
 from synjax.tabular.value_iteration import optimal_start_return
 from synjax.trainer import Trainer
 
@@ -62,14 +68,42 @@ def summary_extras(config: EvalConfig, out: TrainOutput, target_return: float | 
     }
 
 
-def write_extra_files(stage: Path, out: TrainOutput, title: str = "tabular-q") -> None:
-    """q_values.npy (num_seeds, 500, 6) and policy_map.png (seed 0) into the results folder ``stage``."""
+def saved_policy_builder(config_type: type) -> Builder:
+    """The builder of a saved Taxi agent's :class:`~synjax.saved_policy.Policy` for runs of ``config_type``
+    (tabular-q's, stdp-q's): ``argmax`` of its (500, 6) table (Q-values, synaptic weights) on the Taxi variant it
+    trained on (``config.env_params``: rainy, ...), episodes capped at ``eval_max_steps`` as in the run's own
+    evaluation; ``final_eval`` is that evaluation (``greedy_return``, exact over the 300 starts)."""
+
+    def build(data: dict[str, Any]) -> Policy:
+        config = config_from_dict(config_type, data)
+        env_params = config.env_params.replace(max_steps_in_episode=config.eval_max_steps)
+
+        def act(q, obs, carry):
+            return jnp.argmax(q[obs], axis=-1).astype(jnp.int32), carry
+
+        def final_eval(tables):
+            returns = jax.jit(jax.vmap(lambda q: greedy_eval(q, config)[0]))(jnp.asarray(tables, jnp.float32))
+            return {"greedy_return": np.asarray(returns)}
+
+        template = jnp.zeros((taxi.NUM_STATES, taxi.NUM_ACTIONS), jnp.float32)
+        from_dict = lambda t, loaded: jnp.asarray(loaded, t.dtype)  # params.msgpack holds the bare tables
+        return Policy(taxi.Taxi(), env_params, template, act, from_dict=from_dict, final_eval=final_eval)
+
+    return build
+
+
+def write_extra_files(
+    stage: Path, out: TrainOutput, title: str = "tabular-q", config_type: type = TabularQConfig
+) -> None:
+    """q_values.npy (num_seeds, 500, 6), policy_map.png and episode.gif (seed 0; the run's ``config_type``) into
+    the results folder ``stage``."""
     q = np.asarray(out.params, np.float32)
     np.save(stage / "q_values.npy", q)
     pass_loc, dest = POLICY_MAP_PAIR
     plot_policy_map(
         stage / "policy_map.png", q[0], (pass_loc, 4), dest, title=f"{title}: seed 0 greedy policy"
     )
+    episode_gif.write_run_gif(stage, saved_policy_builder(config_type))
 
 
 def count_agent_steps(out: TrainOutput) -> int:
@@ -94,7 +128,7 @@ def run_taxi_agent(
         progress_unit_metric="greedy_return",
         steps_per_seed=count_agent_steps,
         extra_summary=lambda o: summary_extras(config, o, target_return=target_return),
-        extra_files=lambda stage, o: write_extra_files(stage, o, title=title or experiment),
+        extra_files=lambda stage, o: write_extra_files(stage, o, title or experiment, type(config)),
     )
 
 
