@@ -280,9 +280,16 @@ ENV_PRESETS = {
     "tuned": {
         "ShowerEnv": PRESETS["shower-tuned"],
         "Acrobot-v1": _gymnax_blines("Acrobot-v1", 500_000, 16, 32),
-        "MountainCar-v0": _gymnax_blines(
-            "MountainCar-v0", 500_000, 16, 32, update_epochs=64, lr=5e-3, anneal_lr=True, ent_coef=0.003
-        ),  # gymnax-blines anneals 5e-3 to 5e-4, ours to 0
+        # rl-baselines3-zoo hyperparams/ppo.yml, MountainCar-v0: VecNormalize (observations and rewards), 16 envs x
+        # 16 steps, gae_lambda 0.98, gamma 0.99, 4 epochs, entropy 0, 1M steps; SB3 defaults otherwise (batch 64 =
+        # 4 minibatches, lr 3e-4, clip 0.2, tanh 64x64). gymnax-blines' settings (64 epochs, lr 5e-3 annealed, no
+        # normalization) left all 8 seeds at -200 after 500k steps here (2026-12-02).
+        "MountainCar-v0": PPOConfig(
+            num_seeds=8, env="MountainCar-v0", total_timesteps=1_000_000, num_envs=16, num_steps=16,
+            num_minibatches=4, update_epochs=4, lr=3e-4, gamma=0.99, gae_lambda=0.98, clip_eps=0.2, ent_coef=0.0,
+            vf_coef=0.5, max_grad_norm=0.5, norm_adv=True, norm_obs=True, norm_reward=True, hidden=(64, 64),
+            activation="tanh", eval_every=100,
+        ),
         "Pendulum-v1": _gymnax_blines("Pendulum-v1", 1_000_000, 32, 16),
         "MountainCarContinuous-v0": _gymnax_blines("MountainCarContinuous-v0", 1_000_000, 32, 16),
         **per_game(PRESETS["minatar"]),
