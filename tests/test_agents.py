@@ -480,3 +480,19 @@ def test_the_minatar_convolution_as_patches_equals_the_convolution():
     conv = _conv(4, 16, 3, 1, nnx.Rngs(0))
     x = (jax.random.uniform(jax.random.key(0), (5, 10, 10, 4)) < 0.3).astype(jnp.float32)
     np.testing.assert_allclose(np.asarray(conv3x3(conv, x)), np.asarray(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_final_train_return_is_the_last_stretch_with_an_episode_end():
+    """Pendulum's episodes all last 200 steps and end together: the last stretch (update 14: steps 208..224 of
+    each environment) holds no episode end, so its train_return is NaN and the final one is the stretch before."""
+    import jax
+
+    from synjax.agents import ppo
+
+    config = ppo.PPOConfig(env="Pendulum-v1", num_seeds=1, num_envs=2, num_steps=16, num_minibatches=1,
+                           update_epochs=1, total_timesteps=2 * 16 * 14, eval_every=13, eval_episodes=1,
+                           hidden=(8,), progress=False)  # fmt: skip
+    out = jax.device_get(jax.jit(ppo.make_train(config))(jax.random.key(0)))
+    curve = out.metrics["train_return"]
+    assert curve.shape == (3,) and np.isnan(curve[0]) and np.isnan(curve[2]) and np.isfinite(curve[1])
+    assert out.final["train_return"] == curve[1]

@@ -148,7 +148,9 @@ def make_actor_critic_train(
     statistics); ``steps`` (P,) env steps at the evaluation points (the first is 0); ``metrics`` (P,) each:
     ``eval_return`` (mean deterministic return), ``train_return`` (mean return of the training episodes that
     ended since the previous point; NaN at 0) and the means of ``metric_names`` over those updates;
-    ``final``: last ``eval_return`` and ``train_return``.
+    ``final``: last ``eval_return`` and the last finite ``train_return`` (environments whose episodes all last
+    the same number of steps, as Pendulum's 200, end them in step with each other, so the last stretch between
+    two points can hold no episode end).
     """
     if env is None:
         env, env_params = make_env(config)
@@ -283,7 +285,9 @@ def make_actor_critic_train(
         for name in metric_names:
             out_metrics[name] = jnp.concatenate([nan0, seg_sum(metrics[name]) / counts])
         model = nnx.merge(graphdef, runner.params, runner.stats)
-        final = {"eval_return": out_metrics["eval_return"][-1], "train_return": out_metrics["train_return"][-1]}
+        train = out_metrics["train_return"]
+        last_finite = jnp.max(jnp.where(jnp.isfinite(train), jnp.arange(train.shape[0]), 0))  # 0 holds NaN
+        final = {"eval_return": out_metrics["eval_return"][-1], "train_return": train[last_finite]}
         spiking = spiking_core(model)
         if spiking is not None:  # what the trained policy's spikes cost, on the last observations
             states = tuple(runner.policy_carry) or None  # carried mode: from the membranes the rollout reached
