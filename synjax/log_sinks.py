@@ -25,11 +25,15 @@ import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+
+from synjax.runs import Runs, concat, to_device, to_host
 
 #: the values ``--log`` takes
 SINKS = ("none", "tensorboard", "wandb")
@@ -214,3 +218,45 @@ def closed_on_error(sink: Sink | None) -> Iterator[None]:
         if sink is not None:
             sink.close(ok=False)
         raise
+
+
+class PointStream:
+    """Hands a logging sink the metric rows that are final after each chunk (:meth:`Trainer.points_done`):
+    ``finish``'s steps and metrics on the history so far, padded with NaN to the full length (the rows handed
+    on read none of the padding). Every process computes them (the runs are sharded over all); only process 0
+    has a ``sink`` to write them to. ``time_s``: seconds spent here (not part of the training time)."""
+
+    def __init__(self, runs: Runs, sink: Sink | None, resumed_at: int):
+        self.runs, self.sink, self.resumed_at = runs, sink, resumed_at
+        self.fn = runs.points_fn()
+        self.num_points = self.computed = self.written = 0
+        self.time_s = 0.0
+
+    def after_chunk(self, states: Any, history: list[Any], done: int) -> None:
+        t = time.perf_counter()
+        runs, num_steps = self.runs, self.runs.trainer.num_steps
+
+        def pad(x: np.ndarray) -> np.ndarray:
+            fill = np.nan if np.issubdtype(x.dtype, np.floating) else 0
+            rest = np.full((x.shape[0], num_steps - x.shape[1], *x.shape[2:]), fill, x.dtype)
+            return np.concatenate([x, rest], axis=1)
+
+        metrics = to_device(jax.tree.map(pad, concat(history)), runs.sharding, runs.padded)
+        if not self.num_points:  # the first chunk of this process: what the folder already holds
+            self.num_points = jax.eval_shape(self.fn, states, metrics, runs.hps)[0].shape[1]
+            self.computed = runs.trainer.points_done(self.resumed_at, self.num_points)
+            self.written = self.computed if self.sink is not None and self.sink.continues else 0
+        ready = runs.trainer.points_done(done, self.num_points)
+        if ready > self.computed:
+            steps, values = to_host(self.fn(states, metrics, runs.hps), runs.num_runs)
+            if self.sink is not None:
+                self.sink.write_points(steps, values, self.written, ready)
+            self.computed = self.written = ready
+        self.time_s += time.perf_counter() - t
+
+    def finish(self, output: Any) -> None:
+        """The points not written yet, from the finished run's ``output`` (host arrays, leading run axis)."""
+        t = time.perf_counter()
+        if self.sink is not None:
+            self.sink.write_points(output.steps, output.metrics, self.written, np.shape(output.steps)[-1])
+        self.time_s += time.perf_counter() - t

@@ -14,7 +14,7 @@ from flax import nnx
 from test_idx import write_mnist_like
 
 from synjax import results
-from synjax.classify import datasets
+from synjax.classify import datasets, mnist_5k
 from synjax.classify.config import ClassifyConfig, parse_classes
 from synjax.classify.experiment import PRESETS, load_model
 from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict
@@ -453,4 +453,4 @@ def test_mnist_5k_csv_errors_name_the_file(tmp_path):
     bad = tmp_path / "short.csv"
     bad.write_text("1,2,3\n")
     with pytest.raises(datasets.IDXError, match="short.csv: expected 785 columns"):
-        datasets.read_mnist_5k(bad)
+        mnist_5k.read(bad)

@@ -17,7 +17,7 @@ import pytest
 from test_host import TINY as HOST_TINY
 from test_host import bandit_env
 
-from synjax import cli, experiment, log_sinks, results, sweep
+from synjax import cli, log_sinks, results, sweep
 from synjax.agents import ppo
 from synjax.checks import above
 from synjax.experiment import Interrupted, RunConfig, Trainer, TrainOutput, run_experiment
@@ -126,13 +126,13 @@ def _run_walk(out, make_train=_walk, config_type=RunConfig, **kw):
 def test_tensorboard_streams_a_ppo_runs_metrics_csv_rows_per_seed_while_it_trains(tmp_path, monkeypatch):
     pytest.importorskip("tensorboardX")
     written = []  # points handed to the sink after each chunk
-    after_chunk = experiment._PointStream.after_chunk
+    after_chunk = log_sinks.PointStream.after_chunk
 
     def spy(self, states, history, done):
         after_chunk(self, states, history, done)
         written.append((done, self.written))
 
-    monkeypatch.setattr(experiment._PointStream, "after_chunk", spy)
+    monkeypatch.setattr(log_sinks.PointStream, "after_chunk", spy)
     config = ppo.PPOConfig(
         num_seeds=2, env="CartPole-v1", total_timesteps=4 * 8 * 8, num_envs=4, num_steps=8, num_minibatches=1,
         update_epochs=1, hidden=(8,), eval_every=2, eval_episodes=1, progress=False, num_chunks=3,

