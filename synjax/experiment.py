@@ -41,7 +41,19 @@ from synjax.progress import ProgressBar
 from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
 from synjax.trainer import Trainer, TrainOutput
 
-__all__ = ["RunConfig", "TrainOutput", "Trainer", "require", "run_experiment", "run_seeds", "seed_keys"]
+__all__ = ["GifFlag", "RunConfig", "TrainOutput", "Trainer", "require", "run_experiment", "run_seeds", "seed_keys"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GifFlag:
+    """The flag of the experiments that learn a policy on an environment (every one but ``snn-classify``).
+
+    Attributes:
+      gif: write ``episode.gif`` into the results folder: one episode of seed 0's final policy (the greedy one
+        of the JAX experiments, the host loop's first evaluation game); ``--no-gif`` saves its 1-16 s.
+    """
+
+    gif: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

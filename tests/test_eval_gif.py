@@ -184,3 +184,12 @@ def test_taxi_run_folders_hold_episode_gif(fixture, request):
     path = request.getfixturevalue(fixture)
     assert 1 < _frames(path / "episode.gif") <= episode_gif.RUN_GIF_FRAMES
     assert json.loads((path / "config.json").read_text())["experiment"] in ("tabular-q", "stdp-q")
+
+
+def test_no_gif_skips_the_run_folders_episode_gif(tmp_path):
+    out = tmp_path / "no-gif"
+    flags = ["--num-seeds", "1", "--num-episodes", "200", "--eval-every", "100", "--no-progress", "--no-gif"]
+    assert main(["tabular-q", *flags, "--out", str(out)]) == 0
+    assert (out / "q_values.npy").exists() and not (out / "episode.gif").exists()
+    assert json.loads((out / "config.json").read_text())["gif"] is False
+

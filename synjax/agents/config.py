@@ -11,7 +11,7 @@ from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
 from synjax.agents.spiking import DECODERS, ENCODERS, MINATAR_CONVS, SPIKING_KINDS, TIME_MODES, min_time_steps
 from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
-from synjax.experiment import RunConfig
+from synjax.experiment import GifFlag, RunConfig
 from synjax.sizes import MAX_STEPS
 from synjax.snn.spyx_neurons import SURROGATES
 from synjax.sweep import Floats
@@ -53,7 +53,7 @@ BUDGET = integer_in(1, MAX_STEPS, f"at most {MAX_STEPS:,} steps per seed (the ji
 
 
 @dataclasses.dataclass(frozen=True)
-class AgentConfig(RunConfig):
+class AgentConfig(GifFlag, RunConfig):
     """What every JAX-environment agent has (DQN and the actor-critics alike).
 
     Attributes:

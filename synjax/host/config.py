@@ -10,7 +10,7 @@ from synjax.agents import a2c, ppo
 from synjax.agents.config import RolloutBudget, SpikingFields
 from synjax.agents.spiking import NATURE_CONVS
 from synjax.checks import above, at_least, finite, in_range, one_of, require
-from synjax.experiment import RunConfig
+from synjax.experiment import GifFlag, RunConfig
 
 ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
 
@@ -20,7 +20,7 @@ MAX_HOST_ENVS = 4096
 
 
 @dataclasses.dataclass(frozen=True)
-class HostConfig(SpikingFields, RunConfig, RolloutBudget):
+class HostConfig(SpikingFields, GifFlag, RunConfig, RolloutBudget):
     """Agent and loop settings of host-loop runs (names as :class:`synjax.agents.config.ActorCriticConfig`).
 
     Attributes:
@@ -53,7 +53,6 @@ class HostConfig(SpikingFields, RunConfig, RolloutBudget):
       checkpoint_every: updates between checkpoints (also written on Ctrl-C and at the end); 0 = only those.
       eval_episodes: games per seed played by the trained policy at the end (true scores).
       eval_deterministic: evaluate the policy's mode instead of sampling from it.
-      gif: write ``episode.gif``, one evaluation game of seed 0.
       resume: a run folder whose checkpoint to continue (``out`` defaults to it).
     """
 
@@ -89,7 +88,6 @@ class HostConfig(SpikingFields, RunConfig, RolloutBudget):
     checkpoint_every: int = 1000
     eval_episodes: Annotated[int, at_least(0, "an integer >= 0 (0 = no evaluation)")] = 10
     eval_deterministic: bool = False
-    gif: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

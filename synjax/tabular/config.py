@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from synjax.checks import above, at_least, finite, in_range, require
 from synjax.envs import taxi
-from synjax.experiment import RunConfig
+from synjax.experiment import GifFlag, RunConfig
 
 Exploration = Literal["epsilon", "softmax"]
 
@@ -20,7 +20,7 @@ POSITIVE = above(0.0, "a finite number > 0")
 
 
 @dataclasses.dataclass(frozen=True)
-class TaxiAgentConfig(RunConfig):
+class TaxiAgentConfig(GifFlag, RunConfig):
     """What both Taxi agents have (tabular Q-learning, the STDP + Q hybrid); defaults = tabular Q-learning's.
 
     Attributes:

@@ -92,18 +92,17 @@ def saved_policy_builder(config_type: type) -> Builder:
     return build
 
 
-def write_extra_files(
-    stage: Path, out: TrainOutput, title: str = "tabular-q", config_type: type = TabularQConfig
-) -> None:
-    """q_values.npy (num_seeds, 500, 6), policy_map.png and episode.gif (seed 0; the run's ``config_type``) into
-    the results folder ``stage``."""
+def write_extra_files(stage: Path, out: TrainOutput, title: str, config: TaxiAgentConfig) -> None:
+    """q_values.npy (num_seeds, 500, 6), policy_map.png and (unless ``--no-gif``) episode.gif of seed 0 into the
+    results folder ``stage``."""
     q = np.asarray(out.params, np.float32)
     np.save(stage / "q_values.npy", q)
     pass_loc, dest = POLICY_MAP_PAIR
     plot_policy_map(
         stage / "policy_map.png", q[0], (pass_loc, 4), dest, title=f"{title}: seed 0 greedy policy"
     )
-    episode_gif.write_run_gif(stage, saved_policy_builder(config_type))
+    if config.gif:
+        episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
 
 
 def count_agent_steps(out: TrainOutput) -> int:
@@ -128,7 +127,7 @@ def run_taxi_agent(
         progress_unit_metric="greedy_return",
         steps_per_seed=count_agent_steps,
         extra_summary=lambda o: summary_extras(config, o, target_return=target_return),
-        extra_files=lambda stage, o: write_extra_files(stage, o, title or experiment, type(config)),
+        extra_files=lambda stage, o: write_extra_files(stage, o, title or experiment, config),
     )
 
 
