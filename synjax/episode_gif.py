@@ -61,8 +61,10 @@ class Episode:
       states: T + 1 unbatched environment states: the start, then the state after each step (the last one is
         where the episode ended, not the auto-reset).
       observations: (T + 1, *obs_shape) the policy's observations of those states.
-      actions: (T, ...) the actions taken; rewards: (T,) float32.
-      terminated, truncated: how the episode ended (both False: cut at ``max_steps``).
+      actions: (T, ...) the actions taken.
+      rewards: (T,) float32.
+      terminated: the episode ended in a terminal state.
+      truncated: the environment cut it (both False: cut at ``max_steps``).
     """
 
     states: list[Any]

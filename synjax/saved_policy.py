@@ -25,7 +25,8 @@ class Policy:
     """What evaluating a saved run needs.
 
     Attributes:
-      env, env_params: the environment the run trained on.
+      env: the environment the run trained on.
+      env_params: its params.
       template: one seed's parameter pytree with the saved structure (e.g. an ``nnx.State``), filled in with
         ``nnx.replace_by_pure_dict`` (or given to ``results.load_params`` as template when ``from_dict`` is None).
       act: ``(params of one seed, raw observations (E, *obs_shape), carry) -> (deterministic actions (E, ...),

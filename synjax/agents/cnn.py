@@ -35,7 +35,8 @@ class NatureCNN(nnx.Module):
 
     Args:
       channels: stacked frames C.
-      height, width: frame size (84 x 84 gives the classic 7 x 7 x 64 final map).
+      height: frame height (84 x 84 frames give the classic 7 x 7 x 64 final map).
+      width: frame width.
       features: width of the last layer.
     """
 
@@ -80,7 +81,9 @@ class MinAtarCNN(nnx.Module):
     -> ``(..., features)``.
 
     Args:
-      height, width, channels: one observation's shape ``(H, W, C)`` (MinAtar: 10 x 10 x game channels).
+      height: one observation's ``H`` of ``(H, W, C)`` (MinAtar: 10).
+      width: its ``W`` (MinAtar: 10).
+      channels: its ``C`` (MinAtar: the game's channels).
       features: width of the last layer.
       layer_norm: LayerNorm before each ReLU (PQN).
       filters: output channels of the convolution.

@@ -122,7 +122,8 @@ def collect(
 
     Args:
       step: the batched gymnax ``step`` (``vmap(env.step, in_axes=(0, 0, 0, None))``).
-      env_state, obs: (n, ...) current states and observations.
+      env_state: (n, ...) current environment states.
+      obs: (n, ...) current observations.
       action: (n,) int32 actions.
       keys: (n,) PRNG keys.
     Returns:

@@ -98,10 +98,13 @@ class TrainState:
     """One seed's on-policy training state between steps.
 
     Attributes:
-      params: the network's ``nnx.Param`` state; stats: its other variables (observation statistics).
+      params: the network's ``nnx.Param`` state.
+      stats: its other variables (observation statistics).
       opt_state: the optimizer's state.
-      env_state, obs: (N, ...) the environments and their current observations.
-      return_norm, episodes: reward scaling and episode bookkeeping.
+      env_state: (N, ...) the environments.
+      obs: (N, ...) their current observations.
+      return_norm: reward scaling.
+      episodes: episode bookkeeping.
       key: the rollouts' PRNG key; loop_key: the evaluations' and updates' key.
       policy_carry: the policy's carry (leaves (N, ...); ``()`` for a feedforward network).
       first: (N,) bool, ``obs`` starts an episode.

@@ -88,7 +88,8 @@ def gae(
       values: (T, ...) V(s_t).
       dones: (T, ...) 1.0 where the episode ended at step t (no bootstrapping across it).
       last_value: (...) V(s_T), the observation after the rollout.
-      gamma, gae_lambda: discount and GAE lambda; ``gae_lambda=1`` gives n-step returns minus V.
+      gamma: discount.
+      gae_lambda: GAE lambda; ``gae_lambda=1`` gives n-step returns minus V.
     Returns:
       ``(advantages, returns)``, both (T, ...), with ``returns = advantages + values``.
     """
@@ -195,7 +196,9 @@ class ReturnNorm:
 
     Attributes:
       ret: (N,) discounted return of each running episode.
-      mean, var, count: running moments of ``ret`` (scalars).
+      mean: running mean of ``ret`` (a scalar).
+      var: running variance of ``ret`` (a scalar).
+      count: how many values of ``ret`` the moments hold (a scalar).
     """
 
     ret: jax.Array

@@ -114,8 +114,8 @@ class SpikingNetwork(nnx.Module):
       image: ``(H, W, C)`` of image observations: the first spiking layers are then feature maps of the
         convolutions ``convs`` (the first reads the image as a constant current), before ``hidden``.
       convs: ``(filters, size, stride)`` per convolution (:data:`MINATAR_CONVS`, :data:`NATURE_CONVS`).
-      channels_first, pixel_scale: observations arrive as ``(C, H, W)`` (frame stacks) and are multiplied by
-        ``pixel_scale`` (1 / 255 for uint8 pixels) before the first convolution.
+      channels_first: observations arrive as ``(C, H, W)`` (frame stacks), not ``(H, W, C)``.
+      pixel_scale: factor on the observations before the first convolution (1 / 255 for uint8 pixels).
     """
 
     def __init__(
@@ -297,7 +297,8 @@ class SpikingActorCritic(SpikingNetwork):
     """The spiking policy of PPO and A2C: heads ``actor`` (logits or Gaussian mean) and ``critic`` (value).
 
     Args:
-      obs_dim, action_dim: sizes of the observation vector and of the action (logits or Gaussian mean).
+      obs_dim: size of the observation vector.
+      action_dim: size of the action head (logits or Gaussian mean).
       hidden: widths of the spiking layers, shared by actor and critic.
       continuous: Gaussian head with a state-independent log std (``log_std_init``).
       **kw: the settings of :class:`SpikingNetwork`.
@@ -320,7 +321,8 @@ class SpikingQNetwork(SpikingNetwork):
     """Spiking action values of DQN and PQN (``inner`` mode): ``obs (..., obs_dim) -> Q (..., num_actions)``.
 
     Args:
-      obs_dim, num_actions: observation size and number of discrete actions.
+      obs_dim: observation size.
+      num_actions: number of discrete actions.
       hidden: widths of the spiking layers.
       **kw: the settings of :class:`SpikingNetwork` (``time_mode`` must be ``inner``: replayed or shuffled
         transitions have no sequence to carry membranes along).

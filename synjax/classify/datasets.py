@@ -119,7 +119,9 @@ class Dataset:
       classes: the original labels kept; label ``classes[i]`` is renumbered ``i``.
       class_names: human-readable names of ``classes``.
       image_shape: (H, W) of one image (D = H * W).
-      train, val, test: the three parts.
+      train: the training part.
+      val: the validation part.
+      test: the test part.
     """
 
     name: str

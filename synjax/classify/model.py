@@ -159,7 +159,8 @@ def loss_per_sample(loss: str, spikes: jax.Array | None, membrane: jax.Array, la
         ``count_ce`` cross-entropy of the output spike counts; ``rate_mse`` squared error of the spike counts
         against 80% of T for the true class and 20% for the others (snntorch's ``mse_count_loss``), averaged
         over classes; ``max_membrane_ce`` cross-entropy of each neuron's largest membrane value over time.
-      spikes, membrane: (T, B, C) output spikes and membrane.
+      spikes: (T, B, C) output spikes.
+      membrane: (T, B, C) output membrane.
       labels: (B,) int class indices.
     """
     if loss == "membrane_ce":
@@ -184,7 +185,8 @@ def predict(readout: str, spikes: jax.Array | None, membrane: jax.Array) -> jax.
       readout: ``spike_count`` the output neuron with the most spikes (the original), ties broken by the
         largest summed membrane; ``membrane_sum`` the largest membrane summed over time; ``membrane_max`` the
         largest membrane value at any step.
-      spikes, membrane: (T, B, C).
+      spikes: (T, B, C) output spikes.
+      membrane: (T, B, C) output membrane.
     """
     if readout == "membrane_sum":
         return jnp.argmax(membrane.sum(0), -1)

@@ -111,7 +111,9 @@ def simulate(
 
     Args:
       currents: (T, n) external input current per step.
-      beta, threshold, reset: see :func:`lif_step`.
+      beta: membrane decay per step, see :func:`lif_step`.
+      threshold: spike threshold, see :func:`lif_step`.
+      reset: reset rule, see :func:`lif_step`.
       inhibition: lateral inhibition strength (0 disables it).
       v0: (n,) initial potentials (zeros by default).
     Returns:

@@ -239,10 +239,13 @@ def stdp(
     """Pair-based all-to-all STDP; the state is the :class:`TraceState`; adds its change to ``dw``.
 
     Args:
-      a_plus, a_minus: amplitudes (weight units; fractions of the distance to the bound for "soft").
-      tau_plus, tau_minus: window time constants (time steps).
+      a_plus: potentiation amplitude (weight units; a fraction of the distance to the bound for "soft").
+      a_minus: depression amplitude (same units).
+      tau_plus: potentiation window time constant (time steps).
+      tau_minus: depression window time constant (time steps).
       bounds: "none" (additive), "hard" or "soft", see :func:`bounded_change`.
-      w_min, w_max: weight bounds (ignored for "none").
+      w_min: lower weight bound (ignored for "none").
+      w_max: upper weight bound (ignored for "none").
     """
     check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
     d_plus, d_minus = decay_factor(tau_plus), decay_factor(tau_minus)
@@ -327,12 +330,17 @@ def reward_modulated_stdp(
     Args:
       eta: learning rate (weight units per unit of modulator and eligibility).
       tau_e: eligibility time constant in modulation steps (>= 0; 0 keeps only the current step's tag).
-      a_plus, a_minus, tau_plus, tau_minus: the pair window that forms the tag (tau in time steps).
+      a_plus: potentiation amplitude of the pair window that forms the tag.
+      a_minus: its depression amplitude.
+      tau_plus: its potentiation time constant (time steps).
+      tau_minus: its depression time constant (time steps).
       tag_scale: factor on the tag before it enters the eligibility (e.g. ``1 / max_potentiation(...)``).
       trace: "accumulate" (``e <- d * e + tag``, Florian 2007) or "replace" (synapses with a nonzero tag take
         it, the others decay: replacing traces, Singh & Sutton 1996).
       eligibility_max: clip the eligibility to ``[-eligibility_max, eligibility_max]`` (None: no clip).
-      bounds, w_min, w_max: weight bounds of the modulated change, see :func:`bounded_change`.
+      bounds: bound rule of the modulated change, see :func:`bounded_change`.
+      w_min: lower weight bound.
+      w_max: upper weight bound.
     """
     check_stdp(a_plus, a_minus, tau_plus, tau_minus, bounds, w_min, w_max)
     check_three_factor(eta, trace, eligibility_max)

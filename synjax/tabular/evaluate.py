@@ -82,7 +82,8 @@ def expected_greedy_outcomes_all_starts(
     Args:
       q: (500, 6) value table.
       max_steps: episode cap, a Python int >= 1.
-      is_rainy, rainy_probability: the variant (Python values; they select a constant table).
+      is_rainy: the rainy variant (a Python bool; it selects a constant table).
+      rainy_probability: rainy only: the probability that a move goes the intended way (a Python float).
     Returns:
       (returns, delivered): (300,) float32 expected undiscounted returns and delivery probabilities.
     """

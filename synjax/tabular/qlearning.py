@@ -125,8 +125,11 @@ def update(
 
     Args:
       q: (S, A) table.
-      obs, action, next_obs: (B,) or scalar int state/action ids.
-      reward: (B,) or scalar float; terminated: (B,) or scalar bool.
+      obs: (B,) or scalar int state ids.
+      action: (B,) or scalar int action ids.
+      next_obs: (B,) or scalar int next-state ids.
+      reward: (B,) or scalar float.
+      terminated: (B,) or scalar bool.
       mask: (B,) bool, transitions to apply (others are ignored); default all.
     Several transitions of one batch on the same (s, a) apply the mean of their TD errors (a single transition
     is the usual sequential rule).

@@ -88,7 +88,8 @@ def value_iteration(
     Args:
       gamma: discount in [0, 1]. ``gamma = 1`` solves the undiscounted stochastic shortest path problem (it
         converges on Taxi: every policy that never delivers has return -inf, and no step reward is positive).
-      is_rainy, rainy_probability: the Taxi variant (see :func:`sparse_model`).
+      is_rainy: the rainy Taxi variant (see :func:`sparse_model`).
+      rainy_probability: rainy only: the probability that a move goes the intended way.
       tol: stop when the largest change of V in a sweep is <= tol.
       max_iters: give up (RuntimeError) after this many sweeps.
     Returns:
