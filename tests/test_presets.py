@@ -35,6 +35,9 @@ def test_every_per_env_preset_is_made_for_the_environment_it_is_filed_under():
         ("ppo", ["--env", "Pendulum-v1", "--lr", "1e-3"], {"env": "Pendulum-v1", "lr": 1e-3, "num_envs": 32}),
         ("dqn", ["--preset", "tuned", "--env", "MountainCar-v0"], {"env": "MountainCar-v0", "hidden": (256, 256), "gamma": 0.98}),
         ("pqn", ["--preset", "minatar", "--env", "Asterix-MinAtar"], {"env": "Asterix-MinAtar", "network": "cnn"}),
+        ("pqn", ["--env", "Taxi-v4"], {"env": "Taxi-v4", "lr": 1e-3, "total_timesteps": 500_000}),
+        ("a2c", ["--env", "Acrobot-v1"], {"env": "Acrobot-v1", "num_envs": 16, "norm_obs": True, "norm_reward": True}),
+        ("a2c", ["--env", "Pendulum-v1"], {"env": "Pendulum-v1", "num_steps": 8, "gae_lambda": 0.9, "anneal_lr": True}),
     ],
 )
 def test_the_preset_resolves_for_the_chosen_environment(experiment, args, expect, capsys):

@@ -127,3 +127,25 @@ PRESETS = {
     "shower-notebook": A2CConfig(num_seeds=16, env="ShowerEnv", total_timesteps=400_000, num_envs=4,
                                  eval_every=1000),
 }  # fmt: skip
+
+
+#: ``--preset NAME --env ID`` picks these (:mod:`synjax.presets`). rl-baselines3-zoo hyperparams/a2c.yml, SB3's
+#: A2C defaults otherwise (n_steps 5, lr 7e-4, RMSprop, gae_lambda 1, value weight 0.5, grad norm 0.5, tanh
+#: 64x64); its ``normalize: true`` is SB3's VecNormalize, here ``norm_obs`` and ``norm_reward``.
+ENV_PRESETS = {
+    "tuned": {
+        "ShowerEnv": PRESETS["shower-tuned"],
+        # Acrobot-v1: normalize, 16 envs, 500k steps, ent_coef 0.
+        "Acrobot-v1": A2CConfig(num_seeds=8, env="Acrobot-v1", total_timesteps=500_000, num_envs=16,
+                                norm_obs=True, norm_reward=True, eval_every=500),
+        # MountainCar-v0: normalize, 16 envs, 1M steps, ent_coef 0.
+        "MountainCar-v0": A2CConfig(num_seeds=8, env="MountainCar-v0", total_timesteps=1_000_000, num_envs=16,
+                                    norm_obs=True, norm_reward=True, eval_every=1000),
+        # Pendulum ("Almost tuned", written for Pendulum-v0): normalize, 8 envs x 8 steps, 1M steps, gae_lambda 0.9,
+        # value weight 0.4, lr 7e-4 annealed, no advantage normalization, log std -2 at the start. Difference: no
+        # gSDE (SB3's state-dependent exploration); the Gaussian head's log std is state-independent.
+        "Pendulum-v1": A2CConfig(num_seeds=8, env="Pendulum-v1", total_timesteps=1_000_000, num_envs=8, num_steps=8,
+                                 gae_lambda=0.9, vf_coef=0.4, anneal_lr=True, log_std_init=-2.0, norm_obs=True,
+                                 norm_reward=True, eval_every=1000),
+    },
+}  # fmt: skip
