@@ -57,7 +57,8 @@ def synjax_returns(seeds: int, steps: int = STEPS) -> tuple[np.ndarray, np.ndarr
     from synjax.experiment import run_seeds
 
     config = dataclasses.replace(
-        dqn.ENV_PRESETS["tuned"]["MountainCar-v0"], total_timesteps=steps, num_seeds=seeds, progress=False
+        dqn.ENV_PRESETS["tuned"]["MountainCar-v0"], total_timesteps=steps, eval_every=steps, num_seeds=seeds,
+        progress=False,
     )
     run = run_seeds(dqn.make_train(config), seeds, 0)
     final = run.output.final
