@@ -18,11 +18,11 @@ import time
 import numpy as np
 
 #: rl-baselines3-zoo hyperparams/dqn.yml, MountainCar-v0 ("Tuned"), in SB3's argument names.
-ZOO = dict(
-    learning_rate=4e-3, batch_size=128, buffer_size=10_000, learning_starts=1_000, gamma=0.98,
-    target_update_interval=5_000, train_freq=16, gradient_steps=8, exploration_fraction=0.2,
-    exploration_final_eps=0.07, policy_kwargs=dict(net_arch=[256, 256]),
-)  # fmt: skip
+ZOO = {
+    "learning_rate": 4e-3, "batch_size": 128, "buffer_size": 10_000, "learning_starts": 1_000, "gamma": 0.98,
+    "target_update_interval": 5_000, "train_freq": 16, "gradient_steps": 8, "exploration_fraction": 0.2,
+    "exploration_final_eps": 0.07, "policy_kwargs": {"net_arch": [256, 256]},
+}  # fmt: skip
 STEPS = 120_000
 
 
