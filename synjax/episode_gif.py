@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import saved_policy
+from synjax import results, saved_policy
 from synjax.saved_policy import Builder, Policy
 
 #: frames of the GIF in every results folder (an episode longer than this is cut).
@@ -193,9 +193,12 @@ def write_run_gif(stage: str | os.PathLike, build: Builder) -> Path | None:
     """``stage / episode.gif``: one greedy episode (seed 0) of run 0's policy, read back from the results folder
     being written (its config.json and params.msgpack; ``build``: the experiment's
     :data:`~synjax.saved_policy.Builder`), at most :data:`RUN_GIF_FRAMES` frames. Nothing when
-    Pillow or a renderer of the environment is missing; a failure to draw is reported on stderr and the results
-    folder is written without the GIF (a picture never costs a run its results)."""
+    Pillow or a renderer of the environment is missing, or when the run's config says ``gif: false``
+    (``--no-gif``); a failure to draw is reported on stderr and the results folder is written without the GIF (a
+    picture never costs a run its results)."""
     stage = Path(stage)
+    if not results.load_config(stage).get("gif", True):
+        return None
     try:
         policy, params, _ = saved_policy.load(stage, build)
         if unavailable(policy.env) is not None:

@@ -360,8 +360,7 @@ def run(config: DQNConfig):
     """Train every seed (and swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
 
     def pictures(stage, output: TrainOutput) -> None:  # episode.gif; a spiking Q-network's spikes (spikes.png)
-        if config.gif:
-            episode_gif.write_run_gif(stage, saved_policy)
+        episode_gif.write_run_gif(stage, saved_policy)
         if config.network != "snn":
             return
         env, env_params = make_env(config)

@@ -38,8 +38,7 @@ NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
 def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
     """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
     def pictures(stage, output: TrainOutput) -> None:  # episode.gif; a spiking policy's spikes (spikes.png)
-        if config.gif:
-            episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
+        episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
         if config.network != "snn":
             return
         first = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared

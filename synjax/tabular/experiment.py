@@ -101,8 +101,7 @@ def write_extra_files(stage: Path, out: TrainOutput, title: str, config: TaxiAge
     plot_policy_map(
         stage / "policy_map.png", q[0], (pass_loc, 4), dest, title=f"{title}: seed 0 greedy policy"
     )
-    if config.gif:
-        episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
+    episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
 
 
 def count_agent_steps(out: TrainOutput) -> int:
