@@ -138,7 +138,10 @@ class TensorBoardSink(Sink):
         if r not in self.writers:  # opened at the first point: a resumed run purges what it writes again
             logdir = self.folder / self.names[r]
             purge = step if self.resumed and logdir.is_dir() else None
-            self.writers[r] = self._writer_type(logdir=str(logdir), purge_step=purge)
+            # tensorboardX names an event file by the second it opened; a resume in the same second
+            # would reopen (and truncate) the first process's file, so each writer adds its own suffix
+            suffix = f".{os.getpid()}.{time.time_ns()}"
+            self.writers[r] = self._writer_type(logdir=str(logdir), purge_step=purge, filename_suffix=suffix)
         return self.writers[r]
 
     def write(self, steps: Any, values: Mapping[str, Any]) -> None:

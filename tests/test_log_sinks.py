@@ -7,6 +7,7 @@ import os
 import signal
 import struct
 import sys
+import types
 from pathlib import Path
 from typing import Annotated
 
@@ -182,8 +183,13 @@ def test_wandb_offline_writes_one_run_per_seed_grouped_by_the_results_folder(tmp
     assert 10 not in expected[0]["mean"] and "mean" not in by_name["seed_0"][1][10]  # NaN is left out
 
 
-def test_a_resumed_run_appends_to_its_tensorboard_folders(tmp_path):
+def test_a_resumed_run_appends_to_its_tensorboard_folders(tmp_path, monkeypatch):
     pytest.importorskip("tensorboardX")
+    from tensorboardX import event_file_writer
+
+    # the resume opens its files in the same second as the first process (CI once did this by chance)
+    frozen = types.SimpleNamespace(time=lambda: 1_700_000_000.0)
+    monkeypatch.setattr(event_file_writer, "time", frozen)
     with pytest.raises(Interrupted) as stop:
         _run_walk(tmp_path / "cut", lambda c: _walk(c, kill_at=4), log="tensorboard")
     assert stop.value.done == 6  # chunks of 3 steps: stopped after the second
