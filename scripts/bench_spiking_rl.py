@@ -7,6 +7,7 @@
     python scripts/bench_spiking_rl.py carried   # spiking PPO, carried membranes, on CartPole-v1, 500k
     python scripts/bench_spiking_rl.py memory    # CartPole-masked-v1, 1M: MLP vs carried spiking PPO
     python scripts/bench_spiking_rl.py minatar --num-seeds 4 [--env SpaceInvaders-MinAtar]  # PQN, PPO: CNN vs SNN
+    python scripts/bench_spiking_rl.py atari-firing  # the spiking Nature CNN's firing rates at init, per threshold, T
 
 ``speed`` trains each network for a short budget at 1 and 64 seeds in one jit and prints steps/s and the SNN's
 cost against the ANN (the ratio). ``jelly`` times SpikingJelly's spiking PPO (the network and settings of its
@@ -205,9 +206,34 @@ def table(name: str, num_seeds: int, total: int, env: str = "") -> None:
             print(f"  spiking / ANN twin median final return: {np.median(ret) / twin:.2f} (target >= 0.80)")
 
 
+def atari_firing(thresholds=(1.0, 0.5, 0.25), time_steps=(5, 8)) -> None:
+    """Firing rate per layer of the host loop's spiking Nature CNN at initialization (seed 0), on 164 Breakout
+    frames of random play (4 envs, steps 20-60), for each threshold and T: which settings let every layer fire."""
+    from flax import nnx
+
+    from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy
+    from synjax.host import envs
+
+    env = envs.AtariEnv(envs.AtariSettings(game="breakout"), 4)
+    frames, rng = [env.reset(0)], np.random.default_rng(0)
+    for _ in range(60):
+        frames.append(env.step(rng.integers(0, env.action_dim, 4)).obs)
+    c, h, w = env.obs_shape
+    obs = np.concatenate(frames[20:]).reshape(-1, c * h * w)
+    for threshold in thresholds:
+        for t in time_steps:
+            net = SpikingActorCritic(c * h * w, env.action_dim, (512,), image=(h, w, c), convs=NATURE_CONVS,
+                                     channels_first=True, pixel_scale=1 / 255, time_steps=t, threshold=threshold,
+                                     rngs=nnx.Rngs(params=jax.random.key(0)))  # fmt: skip
+            e = energy(net, obs)
+            rates = ", ".join(f"{float(v):.3f}" for k, v in e.items() if k.startswith("firing_rate"))
+            print(f"--snn-threshold {threshold} --snn-time-steps {t}: firing rate per layer {rates}; synops "
+                  f"{float(e['synops']):,.0f} vs ANN MACs {float(e['ann_macs']):,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("speed", "jelly", *TABLES))
+    parser.add_argument("what", choices=("speed", "jelly", "atari-firing", *TABLES))
     parser.add_argument("--num-seeds", type=int, default=16)
     parser.add_argument("--total-timesteps", type=int, default=0,
                         help="0: 20,480 for speed and jelly (per seed), each preset's own budget for the tables")  # fmt: skip
@@ -218,6 +244,8 @@ def main() -> None:
         speed(args.total_timesteps or 20_480)
     elif args.what == "jelly":
         jelly(args.total_timesteps or 20_480, args.peer_timesteps)
+    elif args.what == "atari-firing":
+        atari_firing()
     else:
         table(args.what, args.num_seeds, args.total_timesteps, args.env)
 
