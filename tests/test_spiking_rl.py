@@ -166,6 +166,20 @@ def test_ppo_trains_a_carried_spiking_policy_on_sequences_with_its_energy():
         assert np.all(np.isfinite(out.final[name])), name
 
 
+def test_the_memory_preset_trains_recurrent_carried_units_on_normalized_observations():
+    """``masked-snn`` (recurrent LIF, T = 4, running normalization, membranes carried), shrunk: the
+    normalization statistics follow the masked CartPole's two observations, and the recurrent synapses count."""
+    preset = ppo.PRESETS["masked-snn"]
+    assert (preset.snn_neuron, preset.snn_time_mode, preset.norm_obs) == ("RLIF", "carried", True)
+    config = dataclasses.replace(preset, num_seeds=1, hidden=(8,), total_timesteps=2048, num_envs=4, num_steps=32,
+                                 num_minibatches=2, eval_every=8, eval_episodes=2, progress=False)  # fmt: skip
+    out = run_seeds(ppo.make_train(config), 1).output
+    norm = out.params["obs_norm"]
+    assert np.asarray(norm["mean"]).shape[-1] == 2 and float(np.asarray(norm["count"]).ravel()[0]) >= 2048
+    assert float(out.final["ann_macs"][0]) == 2 * 8 + 8 * 8 + 8 * 3  # input, recurrence, the two heads
+    assert np.isfinite(out.final["synops"]).all() and np.isfinite(out.final["eval_return"]).all()
+
+
 def test_dqn_trains_a_spiking_q_network_with_its_energy():
     from synjax.agents import dqn
 
