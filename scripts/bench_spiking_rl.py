@@ -211,20 +211,20 @@ def atari_firing(thresholds=(1.0, 0.5, 0.25), time_steps=(5, 8)) -> None:
     frames of random play (4 envs, steps 20-60), for each threshold and T: which settings let every layer fire."""
     from flax import nnx
 
-    from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy
+    from synjax.agents.spiking import energy
     from synjax.host import envs
+    from synjax.host.config import HostConfig
+    from synjax.host.loop import spiking_nature_cnn
 
     env = envs.AtariEnv(envs.AtariSettings(game="breakout"), 4)
     frames, rng = [env.reset(0)], np.random.default_rng(0)
     for _ in range(60):
         frames.append(env.step(rng.integers(0, env.action_dim, 4)).obs)
-    c, h, w = env.obs_shape
-    obs = np.concatenate(frames[20:]).reshape(-1, c * h * w)
+    obs = np.concatenate(frames[20:]).reshape(len(frames[20:]) * 4, -1)
     for threshold in thresholds:
         for t in time_steps:
-            net = SpikingActorCritic(c * h * w, env.action_dim, (512,), image=(h, w, c), convs=NATURE_CONVS,
-                                     channels_first=True, pixel_scale=1 / 255, time_steps=t, threshold=threshold,
-                                     rngs=nnx.Rngs(params=jax.random.key(0)))  # fmt: skip
+            net = spiking_nature_cnn(env.obs_shape, env.action_dim, HostConfig().features, time_steps=t,
+                                     threshold=threshold, rngs=nnx.Rngs(params=jax.random.key(0)))  # fmt: skip
             e = energy(net, obs)
             rates = ", ".join(f"{float(v):.3f}" for k, v in e.items() if k.startswith("firing_rate"))
             print(f"--snn-threshold {threshold} --snn-time-steps {t}: firing rate per layer {rates}; synops "

@@ -240,9 +240,9 @@ PRESETS = {
     # 426.4 normalized on 4; docs/spiking_rl.md has the probes).
     "masked-snn": PPOConfig(
         num_seeds=16, env="CartPole-masked-v1", network="snn", snn_time_mode="carried", snn_time_steps=4,
-        snn_neuron="RLIF", norm_obs=True, hidden=(128,), total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=4, update_epochs=4,
-        lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01, norm_reward=True,
-        eval_every=25,
+        snn_neuron="RLIF", norm_obs=True, hidden=(128,), total_timesteps=1_000_000, num_envs=16, num_steps=128,
+        num_minibatches=4, update_epochs=4, lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95, clip_eps=0.2,
+        ent_coef=0.01, norm_reward=True, eval_every=25,
     ),
     # MinAtar (gymnax; Breakout by default, --env for the others): purejaxql config/alg/ppo_minatar.yaml, 64 envs x
     # 128 steps, 4 epochs x 8 minibatches, lr 5e-3 annealed, gamma 0.99, lambda 0.95, clip 0.2 (the value clipped

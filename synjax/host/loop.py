@@ -33,6 +33,16 @@ from synjax.host.config import ALGOS, HostConfig
 from synjax.host.envs import HostEnv
 
 
+def spiking_nature_cnn(obs_shape: tuple[int, int, int], action_dim: int, features: int, *, rngs: nnx.Rngs,
+                       **kw) -> SpikingActorCritic:  # fmt: skip
+    """The Nature CNN's spiking twin (``--network snn`` in the host loop), reading ``obs_shape`` ``(C, H, W)``
+    uint8 frames scaled to [0, 1]; ``features`` LIF units after the convolutions; ``kw``: the settings of
+    :class:`~synjax.agents.spiking.SpikingActorCritic`."""
+    c, h, w = obs_shape
+    return SpikingActorCritic(c * h * w, action_dim, (features,), image=(h, w, c), convs=NATURE_CONVS,
+                              channels_first=True, pixel_scale=1 / 255, rngs=rngs, **kw)  # fmt: skip
+
+
 class Agent:
     """The jitted functions of one config, each handling all S seeds in one call (:func:`over_seeds`).
 
@@ -63,12 +73,10 @@ class Agent:
         bounds = None if env.action_bounds is None else tuple(jnp.asarray(b) for b in env.action_bounds)
 
         def build(key: jax.Array) -> nnx.Module:
-            if config.network == "snn":  # the Nature CNN's spiking twin, reading (C, H, W) uint8 frames
-                c, h, w = env.obs_shape
-                return SpikingActorCritic(
-                    c * h * w, env.action_dim, (config.features,), continuous=env.continuous,
-                    log_std_init=config.log_std_init, image=(h, w, c), convs=NATURE_CONVS, channels_first=True,
-                    pixel_scale=1 / 255, rngs=nnx.Rngs(params=key), **config.spiking_kwargs(),
+            if config.network == "snn":
+                return spiking_nature_cnn(
+                    env.obs_shape, env.action_dim, config.features, continuous=env.continuous,
+                    log_std_init=config.log_std_init, rngs=nnx.Rngs(params=key), **config.spiking_kwargs(),
                 )  # fmt: skip
             return ConvActorCritic(
                 env.obs_shape, env.action_dim, continuous=env.continuous, log_std_init=config.log_std_init,
