@@ -1,5 +1,6 @@
 """Packaging: ``python -m build`` makes a wheel that installs into a fresh virtual environment and runs."""
 
+import site
 import subprocess
 import sys
 import venv
@@ -35,9 +36,15 @@ def test_the_wheel_carries_the_version_in_one_place_and_every_subpackage(wheel):
 
 def test_the_wheel_installs_into_a_fresh_virtual_environment_and_runs(wheel, tmp_path):
     env = tmp_path / "venv"
-    # the dependencies (JAX, ...) come from this interpreter's site-packages; synjax itself from the wheel only
-    venv.create(env, system_site_packages=True, with_pip=True)
+    venv.create(env, with_pip=True)
     python, synjax_cli = env / "bin" / "python", env / "bin" / "synjax"
+    # The dependencies (JAX, ...) come from this interpreter's site-packages, named in a .pth file: that works
+    # whether this interpreter is a venv or the base one (system_site_packages=True would give the base
+    # interpreter's, which lack JAX when the tests run in a venv). A folder named in a .pth file has its own .pth
+    # files left unread, so an editable synjax there stays out; synjax itself comes from the wheel only.
+    inner = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (Path(inner) / "outer_site_packages.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True,
                    capture_output=True)  # fmt: skip
     where = subprocess.run([python, "-c", "import synjax; print(synjax.__file__)"], cwd=tmp_path, check=True,
