@@ -8,8 +8,8 @@ before and after training (10 episodes each), which SB3's ``learn`` does not do.
 
 Runner (``--skip-runner`` to skip): PPO with rejax's CartPole settings (5 envs x 100 steps, 5 epochs x 5
 minibatches, lr 7.5e-4, 100k steps, evaluation only before and after training), 1 and ``--seeds`` seeds, run as
-one ``jit(vmap(train))`` scan (:func:`synjax.experiment.run_seeds`) and through the resumable runner
-(:func:`synjax.experiment.run_experiment`: 20 jitted chunks, a checkpoint after each); prints the runner's
+one ``jit(vmap(train))`` scan (:func:`synjax.runner.experiment.run_seeds`) and through the resumable runner
+(:func:`synjax.runner.experiment.run_experiment`: 20 jitted chunks, a checkpoint after each); prints the runner's
 overhead (training plus checkpoint writing over the single scan) and the agent steps/s next to rejax's, which
 the issue measured on this machine on 2026-12-01 (91k at 1 seed, 74k at 64 seeds; rejax itself breaks on
 gymnax 1.0, so it cannot run in this process).
@@ -76,7 +76,7 @@ def synjax_ppo_run(config: Any, num_seeds: int, seed: int = 0) -> dict[str, floa
     import numpy as np
 
     from synjax.agents import ppo
-    from synjax.experiment import run_seeds
+    from synjax.runner.experiment import run_seeds
 
     run = run_seeds(ppo.make_train(config), num_seeds, seed)
     return {
@@ -155,7 +155,7 @@ def bench_runner(seeds: tuple[int, ...], repeats: int = 8) -> dict[str, Any]:
     import numpy as np
 
     from synjax.agents import ppo
-    from synjax.experiment import run_experiment, run_seeds
+    from synjax.runner.experiment import run_experiment, run_seeds
 
     base = dataclasses.replace(ppo.PPOConfig(), env="CartPole-v1", progress=False, **REJAX_PPO)
     base = dataclasses.replace(base, eval_every=base.num_updates)

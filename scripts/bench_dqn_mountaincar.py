@@ -54,7 +54,7 @@ def synjax_returns(seeds: int, steps: int = STEPS) -> tuple[np.ndarray, np.ndarr
     """The same for synjax's preset, ``seeds`` seeds vmapped in one jit: (final eval_return, final train_return,
     wall seconds without the compile)."""
     from synjax.agents import dqn
-    from synjax.experiment import run_seeds
+    from synjax.runner.experiment import run_seeds
 
     config = dataclasses.replace(
         dqn.ENV_PRESETS["tuned"]["MountainCar-v0"], total_timesteps=steps, eval_every=steps, num_seeds=seeds,

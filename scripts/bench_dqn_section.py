@@ -39,7 +39,7 @@ def synjax_dqn_run(total_timesteps: int, num_seeds: int, seed: int = 0) -> dict[
     import numpy as np
 
     from synjax.agents import dqn
-    from synjax.experiment import run_seeds
+    from synjax.runner.experiment import run_seeds
 
     config = dataclasses.replace(
         dqn.PRESETS["notebook"],

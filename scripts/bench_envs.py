@@ -16,8 +16,8 @@ import gymnasium
 import jax
 import numpy as np
 
-from synjax.experiment import run_seeds
-from synjax.rollout import RolloutConfig, make_rollout
+from synjax.envs.random_rollout import RandomRolloutConfig, make_rollout
+from synjax.runner.experiment import run_seeds
 
 
 def gymnasium_loop(steps: int) -> float:
@@ -46,7 +46,7 @@ def gymnasium_sync_vector(num_envs: int, steps: int) -> float:
 
 def synjax_rollout(env: str, num_envs: int, steps: int) -> tuple[float, float]:
     """(steps/s, compile seconds) of synjax's random rollout of ``num_envs`` JAX envs for ``steps`` steps."""
-    config = RolloutConfig(env=env, num_envs=num_envs, steps=steps, num_points=1, progress=False)
+    config = RandomRolloutConfig(env=env, num_envs=num_envs, steps=steps, num_points=1, progress=False)
     run = run_seeds(make_rollout(config), num_seeds=1)
     return num_envs * steps / run.wall_time_s, run.compile_time_s
 

@@ -55,8 +55,8 @@ def plot(out_dir: Path, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from synjax.plots import mean_ci95
-    from synjax.results import read_metrics_csv
+    from synjax.runs.plots import mean_ci95
+    from synjax.runs.results import read_metrics_csv
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for name, color in (("masked-gru", "tab:blue"), ("masked-mlp", "tab:orange")):

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from synjax.agents import ppo
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 
 
 def _config(**kw) -> ppo.PPOConfig:

@@ -28,7 +28,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 from synjax.tabular import evaluate
 from synjax.tabular.experiment import PRESETS as TABULAR_PRESETS
 from synjax.tabular.qlearning import TabularQConfig, make_train

@@ -1,8 +1,8 @@
-"""Compare two methods' per-seed final scores (statistics and a strip plot); see :mod:`synjax.compare`."""
+"""Compare two methods' per-seed final scores (statistics and a strip plot); see :mod:`synjax.runs.compare`."""
 
 import sys
 
-from synjax.compare import main
+from synjax.runs.compare import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synjax.plots import mean_ci95
-from synjax.results import load_config, load_summary, read_metrics_csv
+from synjax.runs.plots import mean_ci95
+from synjax.runs.results import load_config, load_summary, read_metrics_csv
 from synjax.tabular.plots import plot_policy_map
 from synjax.tabular.value_iteration import optimal_start_return, value_iteration
 

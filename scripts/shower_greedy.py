@@ -35,7 +35,7 @@ from synjax.agents import losses, ppo
 from synjax.agents.config import make_env
 from synjax.agents.on_policy import make_network
 from synjax.envs import shower
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 
 ACTIONS = "-=+"  # cooler, keep, warmer
 STARTS = np.arange(shower.START_CENTER - shower.START_SPREAD, shower.START_CENTER + shower.START_SPREAD + 1)

@@ -6,7 +6,7 @@
         lr: Annotated[Floats, above(0.0)] = 3e-4          # a sweepable field: every value is checked
         activation: Annotated[str, one_of("tanh", "relu")] = "tanh"
 
-:class:`synjax.experiment.RunConfig`'s ``__post_init__`` calls :func:`check_fields`, so every config refuses a bad
+:class:`synjax.runner.experiment.RunConfig`'s ``__post_init__`` calls :func:`check_fields`, so every config refuses a bad
 value before any work with ``"<field>=<value> is invalid: must be <allowed>"``. Checks that relate several
 fields (a divisor of ``num_envs * num_steps``) stay in the config's own ``__post_init__`` and use
 :func:`require`.
@@ -89,7 +89,7 @@ def field_checks(config_type: type) -> tuple[tuple[str, tuple[Check, ...], bool]
     A subclass that gives a field another default (``num_envs: int = 1``) keeps the base class's checks: the
     metadata of every class in the MRO counts.
     """
-    from synjax.sweep import SWEEP_SPEC
+    from synjax.runner.sweep import SWEEP_SPEC
 
     meta: dict[str, list[Any]] = {}
     for klass in reversed(config_type.__mro__):

@@ -1,6 +1,6 @@
 """``synjax <experiment> [--preset NAME] [flags]``: one entry point for every experiment.
 
-Each experiment module defines a frozen config dataclass (a :class:`synjax.experiment.RunConfig` subclass), a dict
+Each experiment module defines a frozen config dataclass (a :class:`synjax.runner.experiment.RunConfig` subclass), a dict
 ``PRESETS`` of named configs and ``run(config)``. Flags are parsed by tyro from the config's fields; ``--preset``
 picks the defaults the flags start from. ``python scripts/<experiment>.py`` calls the same :func:`main`.
 """
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 #: experiment name -> (module, one-line help). Modules are imported only when their experiment runs.
 EXPERIMENTS: dict[str, tuple[str, str]] = {
-    "random-rollout": ("synjax.rollout", "random actions in N parallel JAX envs; measures env steps/s"),
+    "random-rollout": ("synjax.envs.random_rollout", "random actions in N parallel JAX envs; measures env steps/s"),
     "snn-classify": (
         "synjax.classify.experiment",
         "spiking image classifier (spyx): digits, MNIST, Fashion-MNIST",
@@ -32,7 +32,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "A2C on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit",
     ),
     "eval": (
-        "synjax.evaluate_run",
+        "synjax.runs.evaluate_run",
         "evaluate, text-render or draw (GIF) the saved policies of a run: synjax eval --run DIR",
     ),
     "tabular-q": (
@@ -123,7 +123,7 @@ def _start_distributed(name: str, args: Sequence[str]) -> None:
         return
     if name in SINGLE_PROCESS:  # importing its module to ask would already start JAX (its presets are checked)
         return
-    from synjax import distributed
+    from synjax.runner import distributed
 
     numbers = {}
     for flag, default in (("--num-processes", 0), ("--process-id", -1), ("--coordinator-timeout", 60)):
@@ -142,7 +142,8 @@ def _start_distributed(name: str, args: Sequence[str]) -> None:
 def _resumed_default(name: str, folder: str, config_type: type):
     """The config a checkpoint in ``folder`` was made with: a resumed run starts from its own flags (except how
     its processes meet, which belongs to each launch)."""
-    from synjax import checkpoint, results
+    from synjax.runner import checkpoint
+    from synjax.runs import results
 
     try:
         saved, _, _ = checkpoint.read_run(folder, name)
@@ -255,8 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _start_distributed(name, argv[1:])
     module, config = parse(name, argv[1:])
-    from synjax.distributed import DistributedError
-    from synjax.experiment import Interrupted
+    from synjax.runner.distributed import DistributedError
+    from synjax.runner.experiment import Interrupted
 
     try:
         path, _ = module.run(config)
@@ -279,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"synjax {name}: interrupted", file=sys.stderr)
         return 130
     if path is not None:
-        from synjax.divergence import describe
+        from synjax.runner.divergence import describe
 
         summary = json.loads((path / "summary.json").read_text())
         finals = {

@@ -9,7 +9,7 @@ A training run of one seed is
 
 and :class:`Trainer` holds the four pieces. Calling it, ``trainer(key)``, runs exactly that as one
 ``lax.scan`` (so ``jax.jit(jax.vmap(make_train(config)))(keys)`` still trains many seeds in one call); the runner
-(:mod:`synjax.experiment`) instead runs the steps in jitted chunks of the whole vmapped, sharded state and
+(:mod:`synjax.runner.experiment`) instead runs the steps in jitted chunks of the whole vmapped, sharded state and
 checkpoints the state between chunks, which makes a sweep resumable after a crash or a SIGTERM.
 
 The step index ``i`` is an argument, not part of ``state``: it is the same for every seed, so under ``vmap`` it
@@ -67,7 +67,7 @@ class Trainer:
       num_steps: how many steps the run has.
       point_ready: P ints, optional: point ``p`` of ``finish``'s metrics is final once ``point_ready[p]``
         steps are done (it reads no later step and nothing of the state that later steps change), so a logging
-        sink (:mod:`synjax.log_sinks`) can stream it while the run goes on; nondecreasing. None: one point per
+        sink (:mod:`synjax.runner.log_sinks`) can stream it while the run goes on; nondecreasing. None: one point per
         step (point ``p`` after step ``p + 1``) when ``finish`` returns ``num_steps`` points, else every point
         at the end.
     """

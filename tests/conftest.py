@@ -12,7 +12,7 @@ def _episode_gif_only_where_tested(request):
     if request.module.__name__.rsplit(".", 1)[-1] in GIF_MODULES:
         yield
         return
-    from synjax import episode_gif
+    from synjax.runs import episode_gif
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(episode_gif, "write_run_gif", lambda stage, build: None)

@@ -12,13 +12,15 @@ import optax
 import pytest
 from flax import nnx
 
-from synjax import sweep
 from synjax.agents import a2c, losses, on_policy, ppo, rollout
 from synjax.agents import config as agent_config
 from synjax.agents.networks import ActorCritic, QNetwork, action_spec, obs_encoder, orthogonal
 from synjax.checks import above
 from synjax.envs import registry
-from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, run_seeds
+from synjax.runner import sweep
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import run_experiment, run_seeds
+from synjax.trainer import Trainer, TrainOutput
 
 # Tiny settings that still learn CartPole in a few thousand steps (random play scores about 10-20).
 PPO_TINY = ppo.PPOConfig(

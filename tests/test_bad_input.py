@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from synjax import checkpoint, cli
+from synjax import cli
 from synjax.checks import field_checks
+from synjax.runner import checkpoint
 
 HUGE = "1" + "0" * 12  # 10**12: seeds, environments, episodes no machine holds
 
@@ -88,7 +89,7 @@ def _disk_cases(name: str, root: Path) -> list[tuple[list[str], str]]:
 @pytest.fixture
 def tripwires(monkeypatch):
     """Training starting is a failure here: the JAX runner's device state and the host loop's environments."""
-    import synjax.experiment
+    import synjax.runner.experiment
     
     def tripped(*args, **kwargs):
         raise AssertionError("training started on bad input")
@@ -96,7 +97,7 @@ def tripwires(monkeypatch):
     import synjax.host.atari
     import synjax.host.carracing
 
-    monkeypatch.setattr(synjax.experiment, "Runs", tripped)
+    monkeypatch.setattr(synjax.runner.experiment, "Runs", tripped)
     for host in (synjax.host.atari, synjax.host.carracing):
         monkeypatch.setattr(host, "make_env", tripped)
 

@@ -13,13 +13,13 @@ import pytest
 from flax import nnx
 from test_idx import write_mnist_like
 
-from synjax import results
 from synjax.classify import datasets, mnist_5k
 from synjax.classify.config import ClassifyConfig, parse_classes
 from synjax.classify.experiment import PRESETS, load_model
 from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict
 from synjax.classify.train import build_model, make_forward, make_train, param_filter, restore_model
 from synjax.cli import main
+from synjax.runs import results
 from synjax.snn.spyx_neurons import NEURONS, surrogate
 
 TINY = {"hidden": (24,), "time_steps": 6, "epochs": 4, "batch_size": 32, "lr": 5e-3, "progress": False}

@@ -1,11 +1,11 @@
-"""Per-seed comparison of two methods (synjax.compare) and its strip plot."""
+"""Per-seed comparison of two methods (synjax.runs.compare) and its strip plot."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from synjax.compare import compare_seeds, main
+from synjax.runs.compare import compare_seeds, main
 
 
 def test_compare_seeds_statistics():

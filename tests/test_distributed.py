@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from synjax import checkpoint, distributed
 from synjax.cli import main
+from synjax.runner import checkpoint, distributed
 
 TABULAR = ["tabular-q", "--num-seeds", "3", "--num-episodes", "300", "--no-progress"]
 LONG = ["tabular-q", "--num-seeds", "3", "--seed", "2", "--num-episodes", "30000", "--num-chunks", "100",
@@ -161,7 +161,7 @@ def test_one_process_holds_every_run():
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from synjax.runs import seed_mesh
+    from synjax.runner.devices import seed_mesh
 
     sharding = NamedSharding(seed_mesh(), P("seeds"))
     n = len(jax.devices())

@@ -11,9 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import cli, divergence, results, sweep
+from synjax import cli
 from synjax.checks import above
-from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, seed_keys
+from synjax.runner import divergence, sweep
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import run_experiment, seed_keys
+from synjax.runs import results
+from synjax.trainer import Trainer, TrainOutput
 
 NAN = float("nan")
 

@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from synjax import evaluate_run, results
 from synjax.agents import dqn, td
 from synjax.agents.dqn import DQNConfig
 from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.cli import main
 from synjax.envs import registry
+from synjax.runs import evaluate_run, results
 
 # A small CartPole run that learns in about 20k steps on every seed we tried (PureJaxRL-style settings, MSE loss).
 LEARN = DQNConfig(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synjax import evaluate_run, results
 from synjax.agents import a2c, on_policy, ppo
 from synjax.agents import config as agent_config
 from synjax.cli import main
+from synjax.runs import evaluate_run, results
 
 SHOWER = a2c.A2CConfig(
     num_seeds=2, env="ShowerEnv", total_timesteps=8 * 8 * 100, num_envs=8, num_steps=8, lr=3e-3, optimizer="adam",

@@ -9,10 +9,10 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from synjax import episode_gif, evaluate_run, results
 from synjax.agents import config as agent_config
 from synjax.agents import on_policy, ppo
 from synjax.cli import main
+from synjax.runs import episode_gif, evaluate_run, results
 from synjax.snn import experiment as stdp_experiment
 from synjax.snn.stdp_q import StdpQConfig
 from synjax.tabular import evaluate

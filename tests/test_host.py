@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synjax import checkpoint, results
 from synjax.agents.cnn import ConvActorCritic, NatureCNN
 from synjax.cli import main
 from synjax.host import atari, carracing, envs, loop, sb3_atari
 from synjax.host.experiment import run_host
 from synjax.host.sb3_atari import SB3AtariEnv
+from synjax.runner import checkpoint
+from synjax.runs import results
 
 # ------------------------------------------------------------------------------------------ a tiny fake env
 

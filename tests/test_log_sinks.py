@@ -18,11 +18,15 @@ import pytest
 from test_host import TINY as HOST_TINY
 from test_host import bandit_env
 
-from synjax import cli, log_sinks, results, sweep
+from synjax import cli
 from synjax.agents import ppo
 from synjax.checks import above
-from synjax.experiment import Interrupted, RunConfig, Trainer, TrainOutput, run_experiment
 from synjax.host.experiment import run_host
+from synjax.runner import log_sinks, sweep
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import Interrupted, run_experiment
+from synjax.runs import results
+from synjax.trainer import Trainer, TrainOutput
 
 # --------------------------------------------------------------------------------------------- reading back
 

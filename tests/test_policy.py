@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from synjax import envs, results
+from synjax import envs
 from synjax.agents import a2c, dqn, ppo, rollout
 from synjax.agents.networks import ActorCritic, GRUActorCritic
 from synjax.agents.policy import is_stateful, unroll
 from synjax.cli import main
 from synjax.envs.masked import ObservationMask
+from synjax.runs import results
 
 GRU_TINY = ppo.PPOConfig(
     num_seeds=1, env="CartPole-masked-v1", network="gru", total_timesteps=512, num_envs=4, num_steps=32,

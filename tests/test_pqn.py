@@ -12,7 +12,7 @@ import pytest
 
 from synjax.agents import pqn
 from synjax.agents.rollout import bootstrap_truncated, gae
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 
 SMALL = dataclasses.replace(
     pqn.PRESETS["tuned"], hidden=(32, 32), num_envs=8, num_steps=16, num_minibatches=4, update_epochs=2,
@@ -80,7 +80,7 @@ def test_spiking_pqn_trains_end_to_end_with_its_energy_and_obs_statistics():
 
 
 def test_a_saved_spiking_pqn_run_is_evaluable_and_holds_its_spike_raster(tmp_path):
-    from synjax import evaluate_run
+    from synjax.runs import evaluate_run
 
     config = dataclasses.replace(SMALL, network="snn", hidden=(16,), snn_time_steps=2, num_seeds=2,
                                  out=str(tmp_path / "run"))  # fmt: skip

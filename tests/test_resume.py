@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from synjax import checkpoint, experiment, sweep
 from synjax.cli import main
-from synjax.experiment import Interrupted, RunConfig, Trainer, TrainOutput, chunk_length, run_experiment
-from synjax.progress import report
+from synjax.runner import checkpoint, experiment, sweep
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import Interrupted, chunk_length, run_experiment
+from synjax.runner.progress import report
+from synjax.trainer import Trainer, TrainOutput
 
 NUM_STEPS = 12
 

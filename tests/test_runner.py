@@ -12,9 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from synjax import results
-from synjax.experiment import RunConfig, Trainer, TrainOutput, run_experiment, run_seeds, seed_keys
-from synjax.progress import ProgressBar, report
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import run_experiment, run_seeds, seed_keys
+from synjax.runner.progress import ProgressBar, report
+from synjax.runs import results
+from synjax.trainer import Trainer, TrainOutput
 
 ROOT_SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -174,10 +176,10 @@ SHARDED = textwrap.dedent(
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     import jax, numpy as np
     from jax.sharding import Mesh
-    from synjax.experiment import run_seeds
-    from synjax.rollout import RolloutConfig, make_rollout
+    from synjax.runner.experiment import run_seeds
+    from synjax.envs.random_rollout import RandomRolloutConfig, make_rollout
     assert len(jax.devices()) == 4
-    train = make_rollout(RolloutConfig(env="{env}", num_envs=8, steps=40, num_points=4, progress=False))
+    train = make_rollout(RandomRolloutConfig(env="{env}", num_envs=8, steps=40, num_points=4, progress=False))
     sharded = run_seeds(train, 6, seed=1)  # 6 seeds padded to 8 over 4 devices
     single = run_seeds(train, 6, seed=1, mesh=Mesh(np.array(jax.devices()[:1]), ("seeds",)))
     for a, b in zip(jax.tree.leaves(sharded.output), jax.tree.leaves(single.output)):

@@ -14,7 +14,7 @@ from flax import nnx
 
 from synjax.agents import a2c, ppo
 from synjax.agents.spiking import POPULATION_RANGE, SpikingActorCritic, SpikingNetwork, energy
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 
 
 def _net(**kw) -> SpikingActorCritic:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from synjax.cli import main
-from synjax.experiment import run_seeds
+from synjax.runner.experiment import run_seeds
 from synjax.snn import neurons, stdp_q
 from synjax.snn.experiment import PRESETS
 from synjax.snn.stdp_q import StdpQConfig
@@ -249,7 +249,7 @@ def test_cli_writes_weights_policy_map_and_summary(cli_run):
 
 
 def test_tiny_training_improves(cli_run):
-    from synjax import results
+    from synjax.runs import results
 
     m = results.read_metrics_csv(cli_run / "metrics.csv")  # name -> (seeds, points)
     np.testing.assert_array_equal(m["step"][0], [100, 200, 300, 400])

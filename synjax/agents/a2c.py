@@ -19,7 +19,7 @@ from synjax.agents.config import ActorCriticConfig
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch
 from synjax.checks import above, in_range, one_of
-from synjax.sweep import Floats
+from synjax.runner.sweep import Floats
 
 METRICS = ("policy_loss", "value_loss", "entropy")
 OPTIMIZERS = ("rmsprop", "adam")

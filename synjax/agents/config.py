@@ -11,10 +11,10 @@ from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
 from synjax.agents.spiking import DECODERS, ENCODERS, MINATAR_CONVS, SPIKING_KINDS, TIME_MODES, min_time_steps
 from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
 from synjax.envs import registry
-from synjax.experiment import GifFlag, RunConfig
-from synjax.sizes import MAX_STEPS
+from synjax.runner.config import GifFlag, RunConfig
+from synjax.runner.sizes import MAX_STEPS
+from synjax.runner.sweep import Floats
 from synjax.snn.spyx_neurons import SURROGATES
-from synjax.sweep import Floats
 
 ACTION_HEADS = ("auto", "discrete", "gaussian")
 

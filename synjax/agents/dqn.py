@@ -30,7 +30,6 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax import episode_gif, results, sweep
 from synjax.agents import spike_raster
 from synjax.agents.config import make_env
 from synjax.agents.dqn_config import DQNConfig
@@ -42,10 +41,12 @@ from synjax.agents.spiking import energy, spiking_core
 from synjax.agents.td import crossings, target_update, td_loss, td_target
 from synjax.envs.episodes import EpisodeStats
 from synjax.envs.random_bits import uniform_from_bits
-from synjax.experiment import TrainOutput, run_experiment
-from synjax.progress import report
-from synjax.saved_policy import Policy
-from synjax.trainer import Trainer
+from synjax.runner import sweep
+from synjax.runner.experiment import run_experiment
+from synjax.runner.progress import report
+from synjax.runs import episode_gif, results
+from synjax.runs.saved_policy import Policy
+from synjax.trainer import Trainer, TrainOutput
 
 # ---------------------------------------------------------------------------------- the pieces (pure, tested)
 
@@ -344,7 +345,7 @@ def make_train(config: DQNConfig) -> Trainer:
 
 
 def saved_policy(data: dict[str, Any]) -> Policy:
-    """A saved DQN run's greedy policy (config.json's dict -> :class:`~synjax.saved_policy.Policy`)."""
+    """A saved DQN run's greedy policy (config.json's dict -> :class:`~synjax.runs.saved_policy.Policy`)."""
     config = results.config_from_dict(DQNConfig, data)
     config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
     env, env_params = make_env(config)

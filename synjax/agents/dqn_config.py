@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 from synjax.agents.config import SpikingConfig, make_env
 from synjax.agents.networks import obs_encoder
 from synjax.checks import above, at_least, each, in_range, one_of, require
-from synjax.sweep import Floats
+from synjax.runner.sweep import Floats
 
 LOSSES = ("huber", "mse")
 

@@ -17,7 +17,6 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax import episode_gif, results, sweep
 from synjax.agents import spike_raster
 from synjax.agents.config import RolloutConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
@@ -26,10 +25,12 @@ from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import ReturnNorm, Transition, rollout_batch
 from synjax.agents.spiking import energy, spiking_core
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import TrainOutput, run_experiment
-from synjax.progress import report
-from synjax.saved_policy import Builder, Policy
-from synjax.trainer import Trainer
+from synjax.runner import sweep
+from synjax.runner.experiment import run_experiment
+from synjax.runner.progress import report
+from synjax.runs import episode_gif, results
+from synjax.runs.saved_policy import Builder, Policy
+from synjax.trainer import Trainer, TrainOutput
 
 #: ``network(rngs) -> nnx.Module`` keeping the policy contract: builds the network to train.
 NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
@@ -53,7 +54,7 @@ def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any
 
 
 def saved_policy_builder(config_type: type) -> Builder:
-    """The builder of a saved run's :class:`~synjax.saved_policy.Policy` for runs of ``config_type`` (an on-policy
+    """The builder of a saved run's :class:`~synjax.runs.saved_policy.Policy` for runs of ``config_type`` (an on-policy
     algorithm's config): the network rebuilt from config.json, its deterministic action, its carry."""
 
     def build(data: dict[str, Any]) -> Policy:

@@ -22,7 +22,7 @@ from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch, minibatches
 from synjax.checks import above, at_least, require
 from synjax.presets import per_game
-from synjax.sweep import Floats
+from synjax.runner.sweep import Floats
 
 METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
 

@@ -34,7 +34,7 @@ from synjax.agents.q_networks import Q_NETWORKS, EpsilonGreedyQ
 from synjax.agents.rollout import Batch, minibatches
 from synjax.checks import at_least, in_range, require
 from synjax.presets import per_game
-from synjax.sweep import Floats
+from synjax.runner.sweep import Floats
 
 METRICS = ("td_loss", "q_mean", "epsilon")
 

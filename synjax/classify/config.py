@@ -9,7 +9,7 @@ from typing import Annotated
 from synjax.checks import Check, above, at_least, in_range, one_of, require
 from synjax.classify import datasets, mnist_5k
 from synjax.classify.model import ENCODINGS, LOSSES, READOUTS, SPIKING_ONLY
-from synjax.experiment import RunConfig
+from synjax.runner.config import RunConfig
 from synjax.snn.spyx_neurons import KINDS, NEURONS, SURROGATES
 
 DECAY = in_range(0.0, 1.0, allowed="a decay in [0, 1]")

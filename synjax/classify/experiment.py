@@ -21,7 +21,8 @@ from synjax.checks import require
 from synjax.classify import datasets
 from synjax.classify.config import ClassifyConfig
 from synjax.classify.train import load_data, make_train, restore_model
-from synjax.experiment import TrainOutput, run_experiment
+from synjax.runner.experiment import run_experiment
+from synjax.trainer import TrainOutput
 
 EXPERIMENT = "snn-classify"
 
@@ -37,7 +38,7 @@ def write_pictures(stage: Path, outputs: TrainOutput, data: datasets.Dataset, co
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from synjax.plots import mean_ci95
+    from synjax.runs.plots import mean_ci95
 
     epochs = np.asarray(outputs.steps)[0]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -161,7 +162,7 @@ def config_from_dict(fields: dict) -> ClassifyConfig:
 
 def load_model(run_dir: str | os.PathLike, seed: int = 0):
     """The trained model of one seed of a results folder: ``(SpikingClassifier, ClassifyConfig)``."""
-    from synjax import results
+    from synjax.runs import results
 
     config = config_from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
     saved = results.load_params(run_dir)

@@ -20,7 +20,7 @@ from synjax.checks import require
 from synjax.classify import datasets
 from synjax.classify.config import ClassifyConfig
 from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, predict
-from synjax.progress import report
+from synjax.runner.progress import report
 from synjax.snn.spyx_neurons import surrogate, trainable
 from synjax.trainer import Trainer, TrainOutput
 
@@ -70,7 +70,7 @@ def restore_model(config: ClassifyConfig, params: dict, seed: int | None = None)
 
     Args:
       config: the run's config.
-      params: ``TrainOutput.params`` or :func:`synjax.results.load_params` of a results folder.
+      params: ``TrainOutput.params`` or :func:`synjax.runs.results.load_params` of a results folder.
       seed: index into the leading seed axis; None when the arrays have no seed axis.
     """
     linears = params["linears"]

@@ -10,7 +10,7 @@ from synjax.agents import a2c, ppo
 from synjax.agents.config import RolloutBudget, SpikingFields
 from synjax.agents.spiking import NATURE_CONVS
 from synjax.checks import above, at_least, finite, in_range, one_of, require
-from synjax.experiment import GifFlag, RunConfig
+from synjax.runner.config import GifFlag, RunConfig
 
 ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
 

@@ -19,10 +19,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from synjax import checkpoint, episode_gif, log_sinks, results
-from synjax.experiment import default_out, seed_keys
 from synjax.host import loop
 from synjax.host.envs import HostEnv
+from synjax.runner import checkpoint, log_sinks
+from synjax.runner.experiment import default_out, seed_keys
+from synjax.runs import episode_gif, results
 
 #: ``make_env(config, num_envs, evaluation) -> HostEnv``.
 MakeEnv = Callable[[Any, int, bool], HostEnv]

@@ -315,7 +315,7 @@ def train(
     Writes a curve point every ``log_every`` updates (and after the last), calls ``on_checkpoint`` every
     ``checkpoint_every`` updates and, before re-raising, on KeyboardInterrupt. ``progress``: a tqdm-like bar
     (``update(n)``, ``set_postfix``) counting agent steps of all seeds, or None. ``on_point(step, values
-    name -> (S,))``: called with each new curve point (a logging sink, :mod:`synjax.log_sinks`), or None.
+    name -> (S,))``: called with each new curve point (a logging sink, :mod:`synjax.runner.log_sinks`), or None.
     """
     s, e, t = config.num_seeds, config.num_envs, config.num_steps
     obs = env.reset(env_seed(config, state.update))

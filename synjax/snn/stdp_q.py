@@ -43,8 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from synjax.envs import taxi
-from synjax.experiment import TrainOutput
-from synjax.progress import report
+from synjax.runner.progress import report
 from synjax.snn import encoders, neurons, plasticity, sparse_plasticity
 from synjax.snn.stdp_q_config import StdpQConfig
 from synjax.tabular.taxi_agent import (
@@ -54,7 +53,7 @@ from synjax.tabular.taxi_agent import (
     greedy_eval,
     stretch_metrics,
 )
-from synjax.trainer import Trainer
+from synjax.trainer import Trainer, TrainOutput
 
 # ---------------------------------------------------------------------------------------------- the network
 

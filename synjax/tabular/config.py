@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from synjax.checks import above, at_least, finite, in_range, require
 from synjax.envs import taxi
-from synjax.experiment import GifFlag, RunConfig
+from synjax.runner.config import GifFlag, RunConfig
 
 Exploration = Literal["epsilon", "softmax"]
 

@@ -28,17 +28,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import episode_gif
 from synjax.envs import taxi
-from synjax.experiment import TrainOutput, run_experiment
-from synjax.results import config_from_dict, stats
-from synjax.saved_policy import Builder, Policy
+from synjax.runner.experiment import run_experiment
+from synjax.runs import episode_gif
+from synjax.runs.results import config_from_dict, stats
+from synjax.runs.saved_policy import Builder, Policy
 from synjax.tabular.config import TaxiAgentConfig
 from synjax.tabular.plots import plot_policy_map
 from synjax.tabular.qlearning import TabularQConfig, make_train
 from synjax.tabular.taxi_agent import EvalConfig, greedy_eval, solve_threshold
 from synjax.tabular.value_iteration import optimal_start_return
-from synjax.trainer import Trainer
+from synjax.trainer import Trainer, TrainOutput
 
 #: passenger location and destination drawn in policy_map.png (R -> G).
 POLICY_MAP_PAIR = (0, 1)
@@ -69,7 +69,7 @@ def summary_extras(config: EvalConfig, out: TrainOutput, target_return: float | 
 
 
 def saved_policy_builder(config_type: type) -> Builder:
-    """The builder of a saved Taxi agent's :class:`~synjax.saved_policy.Policy` for runs of ``config_type``
+    """The builder of a saved Taxi agent's :class:`~synjax.runs.saved_policy.Policy` for runs of ``config_type``
     (tabular-q's, stdp-q's): ``argmax`` of its (500, 6) table (Q-values, synaptic weights) on the Taxi variant it
     trained on (``config.env_params``: rainy, ...), episodes capped at ``eval_max_steps`` as in the run's own
     evaluation; ``final_eval`` is that evaluation (``greedy_return``, exact over the 300 starts)."""

@@ -34,8 +34,7 @@ from flax import struct
 
 from synjax.envs import taxi
 from synjax.envs.random_bits import uniform_from_bits
-from synjax.experiment import TrainOutput
-from synjax.progress import report
+from synjax.runner.progress import report
 from synjax.tabular.config import Exploration, TabularQConfig
 from synjax.tabular.taxi_agent import (
     epsilon_greedy,
@@ -45,7 +44,7 @@ from synjax.tabular.taxi_agent import (
     stretch_metrics,
 )
 from synjax.tabular.taxi_model import dynamics_table, gather_rows, model_reset, model_step
-from synjax.trainer import Trainer
+from synjax.trainer import Trainer, TrainOutput
 
 # ---------------------------------------------------------------------------------------------- pure pieces
 

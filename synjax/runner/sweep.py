@@ -5,7 +5,7 @@ How it works
 1. A config field that may be swept is annotated :data:`Floats` (``lr: Floats = 3e-4``). It holds a float, or a
    tuple of floats for a sweep; on the command line ``--lr 1e-4,3e-4,1e-3`` gives the tuple. Its range is
    declared next to it (``lr: Annotated[Floats, above(0.0)]``, :mod:`synjax.checks`), which checks every value.
-2. The experiment's ``run`` calls :func:`synjax.experiment.run_experiment` with ``make_train`` (``config ->``
+2. The experiment's ``run`` calls :func:`synjax.runner.experiment.run_experiment` with ``make_train`` (``config ->``
    :class:`synjax.trainer.Trainer`). With a multi-valued field, the grid (cartesian product of the swept
    fields, G points) times the seeds (S) becomes one batch of G*S runs, vmapped and sharded over devices like
    seeds, where each run calls ``make_train(at(config, **values))`` *inside* the trace, so the swept fields are
@@ -16,7 +16,7 @@ How it works
 4. The results folder: rows of ``metrics.csv`` and of ``params.msgpack`` are run ``r = g * S + i`` (point g, seed
    i) and carry the swept values as columns; ``summary.json`` has ``final`` entries per point, named
    ``"<metric>[lr=0.001]"``, and a ``sweep`` section listing each point's values, per-metric stats, medians and
-   diverged seeds (:mod:`synjax.divergence`; kept out of that point's stats); ``curves.png`` draws one mean line
+   diverged seeds (:mod:`synjax.runner.divergence`; kept out of that point's stats); ``curves.png`` draws one mean line
    with its 95% interval per point, over the seeds that did not diverge.
 """
 
@@ -129,12 +129,12 @@ def sweep_results(
     with a leading run axis).
 
     ``metrics`` gets the swept values as extra columns; ``final`` is named ``"<metric>[<point label>]"`` and holds
-    that point's :func:`synjax.results.stats` (over its seeds that did not diverge); the summary entry ``sweep``
+    that point's :func:`synjax.runs.results.stats` (over its seeds that did not diverge); the summary entry ``sweep``
     lists each point's values, per-metric stats, medians and ``diverged`` seeds (``seeds`` numbered within the
     point; and ``extra_summary`` of that point's runs).
     """
-    from synjax import divergence
-    from synjax.results import stats
+    from synjax.runner import divergence
+    from synjax.runs.results import stats
 
     steps = np.asarray(output.steps)[0]
     metrics = {k: np.asarray(v) for k, v in output.metrics.items()}
@@ -193,12 +193,12 @@ def plot_sweep(
     Args:
       metrics: name -> (G*S, P).
       diverged: run -> index of its first non-finite point (None: parameters only); default: found from
-        ``metrics`` (:func:`synjax.divergence.find`, which cannot see parameters).
+        ``metrics`` (:func:`synjax.runner.divergence.find`, which cannot see parameters).
     """
     import matplotlib.pyplot as plt
 
-    from synjax import divergence
-    from synjax.plots import draw_diverged, mean_ci95
+    from synjax.runner import divergence
+    from synjax.runs.plots import draw_diverged, mean_ci95
 
     if diverged is None:
         diverged = {r: d.first_point for r, d in divergence.find(steps, metrics).runs.items()}

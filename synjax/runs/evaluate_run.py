@@ -5,10 +5,10 @@ seed), plays ``--episodes`` deterministic episodes per seed on fresh environment
 and prints the returns (and, where the experiment has one, its own final evaluation recomputed from the saved
 parameters: the Taxi agents' exact greedy return over the 300 starts). ``--render`` also plays one episode of
 ``--seed-index`` step by step as text (Taxi and ShowerEnv draw their state; other environments print the
-observation); ``--gif PATH`` writes that episode as an animated GIF (:mod:`synjax.episode_gif`).
+observation); ``--gif PATH`` writes that episode as an animated GIF (:mod:`synjax.runs.episode_gif`).
 
 Each experiment plugs in through :data:`BUILDERS` (``experiment name -> builder(config dict) -> Policy``, the
-builder owned by the experiment: :mod:`synjax.saved_policy`); an on-policy algorithm of the CLI (a module with an
+builder owned by the experiment: :mod:`synjax.runs.saved_policy`); an on-policy algorithm of the CLI (a module with an
 ``ALGORITHM``) is found without an entry; :func:`register` adds one (DQN's is a ``QNetwork`` template and a greedy
 ``act``; tabular-q's and stdp-q's the argmax of a (500, 6) Taxi table on the Taxi variant the run trained on).
 """
@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import results, saved_policy
+from synjax.runs import results, saved_policy
 from synjax.agents import dqn
 from synjax.agents.on_policy import saved_policy_builder
 from synjax.checks import at_least, check_fields, require
-from synjax.saved_policy import Builder, Policy
+from synjax.runs.saved_policy import Builder, Policy
 from synjax.snn.stdp_q_config import StdpQConfig
 from synjax.tabular.config import TabularQConfig
 from synjax.tabular.experiment import saved_policy_builder as taxi_policy_builder
@@ -112,7 +112,7 @@ class EvalConfig:
                 f"a run of an experiment with saved policies ({', '.join(evaluable())}), not {experiment!r}",
             )
             if self.gif:  # refused before anything is played
-                from synjax import episode_gif
+                from synjax.runs import episode_gif
 
                 why = episode_gif.unavailable(builder(experiment)(data).env)
                 require(why is None, "gif", self.gif, f"left unset: {why}")
@@ -141,9 +141,9 @@ def evaluate_saved(policy: Policy, params: Any, episodes: int, seed: int = 0) ->
 
 
 def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 200) -> list[str]:
-    """Text frames of one deterministic episode of one run's ``params`` (:func:`synjax.episode_gif.record_episode`,
+    """Text frames of one deterministic episode of one run's ``params`` (:func:`synjax.runs.episode_gif.record_episode`,
     the episode ``--gif`` draws): the start, then one per step."""
-    from synjax.episode_gif import record_episode
+    from synjax.runs.episode_gif import record_episode
 
     text = getattr(policy.env, "render", None)
 
@@ -198,7 +198,7 @@ def run(config: EvalConfig):
         for frame in render_episode(policy, one, config.seed, config.max_render_steps):
             print(frame)
     if config.gif:
-        from synjax.episode_gif import write_episode_gif
+        from synjax.runs.episode_gif import write_episode_gif
 
         one = _one(params, config.seed_index, len(returns))
         episode = write_episode_gif(config.gif, policy, one, config.seed, config.max_render_steps)

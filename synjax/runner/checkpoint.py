@@ -1,6 +1,6 @@
 """Checkpoints: one msgpack file (Flax serialization, no pickle) in the results folder, written atomically.
 
-One mechanism for both kinds of run. A JAX-environment experiment (:mod:`synjax.experiment`) saves its whole
+One mechanism for both kinds of run. A JAX-environment experiment (:mod:`synjax.runner.experiment`) saves its whole
 vmapped training state (environment states included, so a resumed run is bit-for-bit the uninterrupted one), the
 metrics gathered so far and its counters; a host-loop run (:mod:`synjax.host.experiment`) saves the network and
 optimizer states, the seeds' PRNG keys and its curve (its Gymnasium environments are not saved: a resumed run

@@ -33,7 +33,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from synjax.runs import Runs, concat, to_device, to_host
+from synjax.runner.devices import Runs, concat, to_device, to_host
 
 #: the values ``--log`` takes
 SINKS = ("none", "tensorboard", "wandb")
@@ -66,7 +66,7 @@ def check_available(kind: str) -> None:
 def run_names(num_seeds: int, names: Sequence[str] = (), points: Any = None) -> list[tuple[str, dict]]:
     """``(name, config entries)`` of every run ``r`` (sweep point ``r // num_seeds``, seed ``r % num_seeds``):
     ``seed_<s>``, or ``<point label>/seed_<s>`` in a sweep."""
-    from synjax import sweep
+    from synjax.runner import sweep
 
     grid = [()] if not names else list(points)
     runs = []

@@ -69,7 +69,7 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
     if xla_bridge.backends_are_initialized():
         raise DistributedError(
             "--distributed: JAX already ran a computation in this process; call "
-            "synjax.distributed.initialize() before any other JAX call"
+            "synjax.runner.distributed.initialize() before any other JAX call"
         )
     where = settings(coordinator, num_processes, process_id)
     n, i = where["num_processes"], where["process_id"]

@@ -1,6 +1,6 @@
 """One greedy episode of a saved policy, as frames and as an animated GIF (``episode.gif``, ``synjax eval --gif``).
 
-- :func:`record_episode`: plays one deterministic episode of a :class:`synjax.saved_policy.Policy` in one jitted
+- :func:`record_episode`: plays one deterministic episode of a :class:`synjax.runs.saved_policy.Policy` in one jitted
   scan and keeps every state, the last one before any auto-reset (``step_env``: the environment must be a gymnax
   ``Environment``, as every registered one is).
 - :func:`episode_frames`: RGB frames (H, W, 3) uint8 of an episode, drawn by
@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax import results, saved_policy
-from synjax.saved_policy import Builder, Policy
+from synjax.runs import results, saved_policy
+from synjax.runs.saved_policy import Builder, Policy
 
 #: frames of the GIF in every results folder (an episode longer than this is cut).
 RUN_GIF_FRAMES = 200
@@ -81,7 +81,7 @@ class Episode:
 
 
 def record_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = RUN_GIF_FRAMES) -> Episode:
-    """One deterministic episode of ``policy`` (a :class:`synjax.saved_policy.Policy`) with one run's ``params``
+    """One deterministic episode of ``policy`` (a :class:`synjax.runs.saved_policy.Policy`) with one run's ``params``
     (no leading run axis), from ``jax.random.key(seed)``, at most ``max_steps`` steps."""
     env, env_params = policy.env, policy.env_params
 
@@ -192,7 +192,7 @@ def write_episode_gif(path: str | os.PathLike, policy: Policy, params: Any, seed
 def write_run_gif(stage: str | os.PathLike, build: Builder) -> Path | None:
     """``stage / episode.gif``: one greedy episode (seed 0) of run 0's policy, read back from the results folder
     being written (its config.json and params.msgpack; ``build``: the experiment's
-    :data:`~synjax.saved_policy.Builder`), at most :data:`RUN_GIF_FRAMES` frames. Nothing when
+    :data:`~synjax.runs.saved_policy.Builder`), at most :data:`RUN_GIF_FRAMES` frames. Nothing when
     Pillow or a renderer of the environment is missing, or when the run's config says ``gif: false``
     (``--no-gif``); a failure to draw is reported on stderr and the results folder is written without the GIF (a
     picture never costs a run its results)."""

@@ -17,13 +17,14 @@ from gymnax.environments import spaces
 from synjax import envs
 from synjax.checks import at_least, require
 from synjax.envs.episodes import EpisodeStats
-from synjax.experiment import RunConfig, run_experiment
-from synjax.progress import report
+from synjax.runner.config import RunConfig
+from synjax.runner.experiment import run_experiment
+from synjax.runner.progress import report
 from synjax.trainer import Trainer, TrainOutput
 
 
 @dataclasses.dataclass(frozen=True)
-class RolloutConfig(RunConfig):
+class RandomRolloutConfig(RunConfig):
     """Random-policy rollout.
 
     Attributes:
@@ -65,7 +66,7 @@ def batch_sampler(space: spaces.Space, n: int) -> Callable[[jax.Array], jax.Arra
     return lambda key: jax.vmap(space.sample)(jax.random.split(key, n))
 
 
-def make_rollout(config: RolloutConfig) -> Trainer:
+def make_rollout(config: RandomRolloutConfig) -> Trainer:
     """``config.steps`` random steps of ``config.num_envs`` environments as a :class:`Trainer`, one step a point.
 
     Its state is ``(key, env state (N, ...), EpisodeStats (N,))``. Metrics per point (``config.num_points``):
@@ -111,7 +112,7 @@ def make_rollout(config: RolloutConfig) -> Trainer:
     return Trainer(init=init, step=step, finish=finish, num_steps=config.num_points)
 
 
-def run(config: RolloutConfig):
+def run(config: RandomRolloutConfig):
     """Run the rollout for every seed, write the results folder, return ``(path, SweepRun)``."""
     return run_experiment(
         "random-rollout",
@@ -123,4 +124,4 @@ def run(config: RolloutConfig):
     )
 
 
-PRESETS = {"default": RolloutConfig()}
+PRESETS = {"default": RandomRolloutConfig()}

@@ -66,7 +66,7 @@ def plot_curves(
       steps: shape (P,) x-axis.
       metrics: name -> shape (S, P).
       diverged: seed -> index of its first non-finite point (None: its parameters only), for the seeds kept out
-        of the mean (:class:`synjax.divergence.Divergence`).
+        of the mean (:class:`synjax.runner.divergence.Divergence`).
     """
     diverged = dict(diverged or {})
     names = list(metrics)

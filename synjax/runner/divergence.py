@@ -10,7 +10,7 @@ A NaN metric alone is "not measured", not divergence: DQN's ``loss`` before lear
 ``train_return`` over a stretch where no episode ended (a policy that balances CartPole for 500 steps can end
 no episode in the last stretch; 10 of 16 spiking-PPO seeds did, 2026-12-01). For a run that diverged, the
 first point of a metric's NaN tail (NaN from there to the end, after finite values) or its first inf is where
-it is reported to have gone. :func:`find` gives the runs; :mod:`synjax.results` keeps them
+it is reported to have gone. :func:`find` gives the runs; :mod:`synjax.runs.results` keeps them
 out of the means, names them in ``summary.json`` and marks them on ``curves.png``; :func:`describe` is the
 command line's line.
 """

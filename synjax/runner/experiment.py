@@ -5,7 +5,7 @@ Every experiment builds ``make_train(config) -> Trainer`` (``init``, ``step``, `
 
 1. splits ``num_seeds`` keys from ``jax.random.key(seed)`` (seed ``i`` gets the same key whatever the device
    count, so a sweep's numbers do not depend on the hardware layout), one run per seed and swept point
-   (:mod:`synjax.sweep`);
+   (:mod:`synjax.runner.sweep`);
 2. runs ``jit(vmap(init))``, then the steps in ``num_chunks`` jitted chunks of ``jit(vmap(scan(step)))`` over the
    whole state, the run axis sharded over a 1-D ``jax.sharding.Mesh`` of all devices JAX sees (after
    ``jax.distributed.initialize()`` that is every device of every host), padded to a multiple of the device
@@ -13,7 +13,7 @@ Every experiment builds ``make_train(config) -> Trainer`` (``init``, ``step``, `
 3. writes ``checkpoint.msgpack`` into the results folder every ``checkpoint_every`` chunks and when a SIGTERM or
    Ctrl-C arrives (at the end of the chunk running then), so ``--resume DIR`` continues bit for bit;
 4. times compilation and execution separately, shows a progress bar fed from inside the jitted code
-   (:mod:`synjax.progress`) and writes the results folder (:mod:`synjax.results`) on process 0.
+   (:mod:`synjax.runner.progress`) and writes the results folder (:mod:`synjax.runs.results`) on process 0.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,79 +35,14 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import checkpoint, distributed, divergence, log_sinks, results, sizes, sweep
-from synjax.checks import at_least, check_fields, integer_in, one_of, require
-from synjax.progress import ProgressBar
-from synjax.runs import Runs, concat, seed_keys, seed_mesh, to_device, to_host
+from synjax.runner import checkpoint, distributed, divergence, log_sinks, sizes, sweep
+from synjax.runner.config import RunConfig
+from synjax.runner.devices import Runs, concat, seed_keys, seed_mesh, to_device, to_host
+from synjax.runner.progress import ProgressBar
+from synjax.runs import results
 from synjax.trainer import Trainer, TrainOutput
 
-__all__ = ["GifFlag", "RunConfig", "TrainOutput", "Trainer", "require", "run_experiment", "run_seeds", "seed_keys"]
-
-
-@dataclasses.dataclass(frozen=True)
-class GifFlag:
-    """The flag of the experiments that learn a policy on an environment (every one but ``snn-classify``).
-
-    Attributes:
-      gif: write ``episode.gif`` into the results folder: one episode of seed 0's final policy (the greedy one
-        of the JAX experiments, the host loop's first evaluation game); ``--no-gif`` saves its 1-16 s.
-    """
-
-    gif: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Flags every experiment has.
-
-    Attributes:
-      num_seeds: independent training runs, vmapped in one jit.
-      seed: root seed; seed i of the sweep uses ``jax.random.split(jax.random.key(seed), num_seeds)[i]``.
-      out: results folder; empty means ``runs/<experiment>-<date>-<time>``.
-      overwrite: replace ``out`` if it already holds results.
-      progress: draw a live progress bar.
-      distributed: one of several processes (hosts, or GPUs) that run this sweep together, the runs split
-        between them (see docs/scale-out.md); JAX's distributed runtime starts before anything else.
-      coordinator: ``HOST:PORT`` where process 0 listens (``--distributed``); empty: ``$JAX_COORDINATOR_ADDRESS``,
-        else detected (SLURM, Cloud TPU).
-      num_processes: processes in a ``--distributed`` run; 0: ``$JAX_NUM_PROCESSES``, else detected.
-      process_id: this process's number, 0 .. num_processes - 1; -1: ``$JAX_PROCESS_ID``, else detected.
-      coordinator_timeout: seconds a ``--distributed`` process waits for the others before it fails.
-      resume: continue the interrupted run whose results folder (holding ``checkpoint.msgpack``) this is; the
-        run's own flags are read from the checkpoint, so ``synjax <experiment> --resume DIR`` is enough.
-      num_chunks: the training steps run in this many jitted chunks (fewer if the run has fewer steps); a
-        SIGTERM or Ctrl-C stops the run at the end of the current chunk, after saving a checkpoint.
-      checkpoint_every: write ``checkpoint.msgpack`` every this many chunks; 0 only on SIGTERM or Ctrl-C.
-      log: also stream the metrics.csv rows while training runs, one run per seed, into the results folder:
-        ``tensorboard`` (``<out>/tb/seed_<i>``) or ``wandb`` (``<out>/wandb``; ``WANDB_MODE=offline`` works
-        offline); each needs its package (``pip install -e ".[log]"``). See :mod:`synjax.log_sinks`.
-    """
-
-    #: whether several processes can run one sweep together (``--distributed``); the host loop cannot
-    multi_process: ClassVar[bool] = True
-
-    num_seeds: Annotated[int, at_least(1)] = 8
-    seed: Annotated[int, integer_in(0, 2**32 - 1)] = 0
-    out: str = ""
-    overwrite: bool = False
-    progress: bool = True
-    distributed: bool = False
-    coordinator: str = ""
-    num_processes: Annotated[int, at_least(0)] = 0
-    process_id: Annotated[int, at_least(-1)] = -1
-    coordinator_timeout: Annotated[int, at_least(1)] = 60
-    resume: str = ""
-    num_chunks: Annotated[int, at_least(1)] = 20
-    checkpoint_every: Annotated[int, at_least(0)] = 1
-    log: Annotated[str, one_of(*log_sinks.SINKS)] = "none"
-
-    def __post_init__(self) -> None:
-        check_fields(self)  # every field's declared range (the subclasses' fields too)
-        log_sinks.check_available(self.log)  # a missing optional package, before any work
-        for name in ("coordinator", "num_processes", "process_id"):
-            given = getattr(self, name) != getattr(RunConfig, name)
-            require(self.distributed or not given, name, getattr(self, name),
-                    "left unset without --distributed (add --distributed for a multi-process run)")  # fmt: skip
+__all__ = ["SweepRun", "TrainOutput", "Trainer", "run_experiment", "run_seeds", "seed_keys"]
 
 
 @dataclasses.dataclass
@@ -249,10 +184,10 @@ def run_experiment(
 
     Args:
       experiment: name used for the folder, the summary and the checkpoint.
-      config: the experiment's config (a :class:`RunConfig` subclass; :data:`synjax.sweep.Floats` fields with
+      config: the experiment's config (a :class:`RunConfig` subclass; :data:`synjax.runner.sweep.Floats` fields with
         several values make a sweep).
       make_train: ``config -> Trainer``; called inside the trace with the swept fields as tracers.
-      progress_total: the largest ``done`` value that the steps report to :func:`synjax.progress.report`.
+      progress_total: the largest ``done`` value that the steps report to :func:`synjax.runner.progress.report`.
       progress_unit_metric: name of the value shown on the progress bar.
       steps_per_seed: environment/sample steps one run performs (for steps_per_s), or, when that is only known
         after training (episodes of varying length), a function of the gathered outputs (leading run axis)

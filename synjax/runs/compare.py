@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from synjax import results
+from synjax.runs import results
 
 
 def compare_seeds(a: Sequence[float], b: Sequence[float], below: float | None = None) -> dict[str, Any]:
     """Statistics of per-seed scores ``a`` (shape (n_a,)) against ``b`` (shape (n_b,)), each at least 2 seeds.
 
     Returns ``{"a": stats, "b": stats, "welch_p", "mannwhitney_p"}`` (two-sided; ``stats`` as
-    :func:`synjax.results.stats` plus ``"median"``) and, when ``below`` is given, ``"below": {"a": count,
+    :func:`synjax.runs.results.stats` plus ``"median"``) and, when ``below`` is given, ``"below": {"a": count,
     "b": count, "fisher_p"}``.
     """
     from scipy import stats as st
@@ -65,7 +65,7 @@ def report(names: tuple[str, str], comparison: dict[str, Any], below: float | No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="compare_seeds.py",
-        description="Compare two methods' per-seed final scores (see synjax.compare).",
+        description="Compare two methods' per-seed final scores (see synjax.runs.compare).",
     )
     parser.add_argument("--a", nargs="+", required=True, metavar="X", help="NAME then per-seed scores")
     parser.add_argument("--b", nargs="+", required=True, metavar="X", help="NAME then per-seed scores")
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     print(report(tuple(groups), comparison, args.below))
     if args.plot:
-        from synjax.plots import plot_seed_scores
+        from synjax.runs.plots import plot_seed_scores
 
         plot_seed_scores(args.plot, groups, title=args.title, ylabel=args.ylabel)
         print(f"plot: {args.plot}")

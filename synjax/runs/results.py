@@ -10,7 +10,7 @@ Layout of ``out/``::
     params.msgpack every seed's trained parameters (leading axis = seed), loaded by :func:`load_params`
     ...            experiment-specific files (q_values.npy, pictures)
 
-Diverged seeds (non-finite parameters, or metrics that became non-finite: :mod:`synjax.divergence`) are
+Diverged seeds (non-finite parameters, or metrics that became non-finite: :mod:`synjax.runner.divergence`) are
 reported, not averaged away: ``diverged`` is ``{"seeds": [3], "count": 1, "kept": 7, "by_seed": {"3":
 {"first_step": 12000, "metrics": ["loss"], "params_finite": false}}}`` (``seeds`` empty when none diverged);
 every ``final`` stats entry (``per_seed``, ``mean``, ``std``, ``ci95``, ``n``) is over the ``n`` kept seeds
@@ -234,7 +234,7 @@ def write_run(
 ) -> Path:
     """Write a whole results folder atomically and return its path.
 
-    Runs whose parameters or metrics became non-finite (:func:`synjax.divergence.find`) are named in
+    Runs whose parameters or metrics became non-finite (:func:`synjax.runner.divergence.find`) are named in
     summary.json's ``diverged`` entry, kept out of every final statistic (``per_seed`` still lists them) and
     drawn apart on curves.png.
 
@@ -253,8 +253,8 @@ def write_run(
       extra: more JSON-able entries for summary.json.
       extra_files: callback writing experiment-specific files into the staging folder.
     """
-    from synjax import divergence
-    from synjax.plots import plot_curves
+    from synjax.runner import divergence
+    from synjax.runs.plots import plot_curves
 
     out = check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +309,7 @@ def _final_stats(name: str, value: Any, keep: np.ndarray) -> dict[str, Any]:
 def final_medians(output: Any) -> dict[str, Any]:
     """``{"final_median": {metric: median over the seeds that did not diverge}}`` for summary.json (the agents'
     targets are medians; None when every seed diverged)."""
-    from synjax import divergence
+    from synjax.runner import divergence
 
     keep = divergence.find(np.asarray(output.steps), output.metrics, output.params).keep
     medians = {}

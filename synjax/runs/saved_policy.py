@@ -3,8 +3,8 @@
 Each experiment that learns a policy owns the builder of its ``Policy`` (``config.json``'s dict -> ``Policy``):
 ``synjax.agents.on_policy.saved_policy_builder`` (PPO, A2C, PQN), ``synjax.agents.dqn.saved_policy`` and
 ``synjax.tabular.experiment.saved_policy_builder`` (tabular-q, stdp-q). ``synjax eval`` finds them by experiment
-name (:mod:`synjax.evaluate_run`); each experiment's run draws its ``episode.gif`` with its own
-(:mod:`synjax.episode_gif`).
+name (:mod:`synjax.runs.evaluate_run`); each experiment's run draws its ``episode.gif`` with its own
+(:mod:`synjax.runs.episode_gif`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from synjax import results
+from synjax.runs import results
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from synjax import sweep
+from synjax.runner import sweep
 from synjax.trainer import Trainer
 
 
