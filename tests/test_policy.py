@@ -12,7 +12,7 @@ from flax import nnx
 from synjax import envs
 from synjax.agents import a2c, dqn, ppo, rollout
 from synjax.agents.networks import ActorCritic, GRUActorCritic
-from synjax.agents.policy import is_stateful, unroll
+from synjax.agents.policy import PolicyNetwork, is_stateful, unroll
 from synjax.cli import main
 from synjax.envs.masked import ObservationMask
 from synjax.runs import results
@@ -137,15 +137,13 @@ def test_stateful_networks_are_refused_where_they_cannot_be_served():
         dataclasses.replace(GRU_TINY, network="lstm")
 
 
-class TinyPolicy(nnx.Module):
-    """Research code's own network: a linear policy and value on the raw observation, feedforward."""
+class TinyPolicy(PolicyNetwork):
+    """Research code's own network: a linear policy and value on the raw observation, feedforward (the base
+    class's carry ``()``, no observation statistics, no energy)."""
 
     def __init__(self, obs_dim: int, actions: int, rngs: nnx.Rngs):
         self.pi = nnx.Linear(obs_dim, actions, rngs=rngs)
         self.v = nnx.Linear(obs_dim, 1, rngs=rngs)
-
-    def initial_carry(self, batch_shape):
-        return ()
 
     def __call__(self, obs, carry=(), reset=None):
         import distrax
@@ -161,3 +159,13 @@ def test_make_train_takes_your_own_environment_and_network():
     train = ppo.make_train(config, env=env, env_params=base_params, network=lambda rngs: TinyPolicy(4, 2, rngs))
     out = jax.jit(train)(jax.random.key(1))
     assert set(out.params) >= {"pi", "v"} and np.isfinite(np.asarray(out.final["eval_return"]))
+
+
+def test_a_network_outside_the_policy_contract_is_refused_with_what_to_subclass():
+    class Plain(nnx.Module):  # an NNX module that does not declare the contract
+        def __init__(self, rngs):
+            self.pi = nnx.Linear(4, 2, rngs=rngs)
+
+    config = dataclasses.replace(GRU_TINY, network="mlp", env="CartPole-v1")
+    with pytest.raises(TypeError, match="the network is a Plain: .* synjax.agents.policy.PolicyNetwork"):
+        ppo.make_train(config, network=Plain)

@@ -14,8 +14,8 @@ import jax
 import optax
 
 from synjax.agents import losses
-from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
+from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch
 from synjax.checks import above, in_range, one_of
@@ -93,7 +93,7 @@ def make_optimizer(config: A2CConfig, num_updates: int) -> optax.GradientTransfo
 
 def update_step(config: A2CConfig, apply, tx, params, opt_state, batch, key, i):
     """One A2C gradient step on ``batch`` with ``config``'s settings (``key`` and ``i`` unused); the ``Update``
-    of :func:`synjax.agents.on_policy.make_actor_critic_train`, reused by the host loop."""
+    of :func:`synjax.agents.on_policy.make_train`, reused by the host loop."""
     del key, i
     return a2c_update(
         apply, tx, params, opt_state, batch,
@@ -109,7 +109,7 @@ ALGORITHM = OnPolicyAlgorithm(
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
-A2C seed for a :class:`A2CConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
+A2C seed for a :class:`A2CConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from synjax.agents.networks import _linear, orthogonal, policy_distribution
+from synjax.agents.policy import PolicyNetwork
 
 
 def _conv(in_ch: int, out_ch: int, size: int, stride: int, rngs: nnx.Rngs) -> nnx.Conv:
@@ -126,7 +127,7 @@ class ConvQNetwork(nnx.Module):
         return self.out(self.torso(obs))
 
 
-class ConvActorCritic(nnx.Module):
+class ConvActorCritic(PolicyNetwork):
     """Actor-critic on pixels: one :class:`NatureCNN` torso shared by a linear policy head (gain 0.01) and a linear
     value head (gain 1), as Stable-Baselines3's ``CnnPolicy`` and the A2C/PPO Atari references.
 
@@ -158,10 +159,6 @@ class ConvActorCritic(nnx.Module):
         self.continuous = continuous
         if continuous:
             self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
-
-    def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
-        """Feedforward: nothing to remember."""
-        return ()
 
     def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
         """``obs`` (see ``obs_shape``) -> (policy distribution, value ``(...,)``, ``carry`` unchanged)."""

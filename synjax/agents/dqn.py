@@ -347,7 +347,7 @@ def make_train(config: DQNConfig) -> Trainer:
 def saved_policy(data: dict[str, Any]) -> Policy:
     """A saved DQN run's greedy policy (config.json's dict -> :class:`~synjax.runs.saved_policy.Policy`)."""
     config = results.config_from_dict(DQNConfig, data)
-    config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
+    config = sweep.first_point(config)
     env, env_params = make_env(config)
     _, init, q = make_q_network(config, env, env_params)
 

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 from flax import nnx
 from gymnax.environments import spaces
 
+from synjax.agents.policy import PolicyNetwork
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
 
@@ -185,7 +187,7 @@ class QNetwork(nnx.Module):
         return self.mlp.out(x)
 
 
-class ActorCritic(nnx.Module):
+class ActorCritic(PolicyNetwork):
     """Policy and value MLPs with a categorical (discrete) or diagonal-Gaussian (continuous) policy head.
 
     Args:
@@ -234,10 +236,6 @@ class ActorCritic(nnx.Module):
         if continuous:
             self.log_std = nnx.Param(jnp.full((action_dim,), log_std_init, jnp.float32))
 
-    def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
-        """Feedforward: nothing to remember."""
-        return ()
-
     def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
         """``obs (..., obs_dim)`` -> (policy distribution over actions ``(..., )`` or ``(..., action_dim)``,
         value ``(...,)``, ``carry`` unchanged)."""
@@ -252,7 +250,7 @@ class ActorCritic(nnx.Module):
         return dist, value[..., 0], carry
 
 
-class GRUActorCritic(nnx.Module):
+class GRUActorCritic(PolicyNetwork):
     """A recurrent actor-critic: ``obs -> Linear(H) + activation -> GRU(H) -> actor and critic MLPs``, with
     ``H = hidden[0]`` and the heads' hidden layers ``hidden[1:]`` (PureJaxRL's ``ppo_rnn`` shape).
 

@@ -1,13 +1,26 @@
-"""The on-policy actor-critic loop that PPO and A2C share, as a :class:`synjax.trainer.Trainer`.
+"""The on-policy loop that PPO, A2C and PQN share: the algorithm contract (:class:`OnPolicyAlgorithm`), the
+per-step learner slot (:class:`StepLearner`) and the loop itself as a :class:`synjax.trainer.Trainer`.
 
-An iteration is the same for both algorithms (collect ``num_steps`` x ``num_envs`` transitions with the current
-policy, compute advantages, update); only the update differs, so :func:`make_actor_critic_train` takes the
-algorithm's optimizer and update as arguments. It also takes an environment and a network of the caller's own
-(any gymnax-style environment; any NNX module keeping :mod:`synjax.agents.policy`'s contract).
+One iteration of the loop, the same for every algorithm:
+
+1. **collect**: ``num_steps`` steps of ``num_envs`` environments with the current policy (:func:`collect`); an
+   algorithm that declares a :class:`StepLearner` sees every step there (the transition, ``V(s_t)``,
+   ``V(s_{t+1})`` and the policy's carry before and after) and may change its own state, the parameters and the
+   optimizer state at once;
+2. **batch**: GAE advantages and returns of the rollout (:func:`synjax.agents.rollout.rollout_batch`);
+3. **update**: the algorithm's ``update`` on the batch; then the rollout's observations are folded into the
+   network's observation statistics (kept frozen while collecting and updating, so the stored
+   log-probabilities stay exact).
+
+What an algorithm needs besides its update is declared on :class:`OnPolicyAlgorithm` (``exploration``,
+``learner``) or on the network (:class:`synjax.agents.policy.PolicyNetwork`: ``obs_norm``, ``energy``), never
+looked up by name. The loop also takes an environment and a network of the caller's own (any gymnax-style
+environment; any :class:`~synjax.agents.policy.PolicyNetwork`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,80 +30,120 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from synjax.agents import spike_raster
 from synjax.agents.config import RolloutConfig, make_env
 from synjax.agents.evaluation import deterministic_action, episode_returns
 from synjax.agents.networks import action_spec, obs_encoder
-from synjax.agents.policy import PolicyApply
+from synjax.agents.policy import PolicyApply, PolicyNetwork
 from synjax.agents.rollout import ReturnNorm, Transition, rollout_batch
-from synjax.agents.spiking import energy, spiking_core
 from synjax.envs.episodes import EpisodeStats
-from synjax.runner import sweep
-from synjax.runner.experiment import run_experiment
 from synjax.runner.progress import report
-from synjax.runs import episode_gif, results
-from synjax.runs.saved_policy import Builder, Policy
 from synjax.trainer import Trainer, TrainOutput
 
-#: ``network(rngs) -> nnx.Module`` keeping the policy contract: builds the network to train.
+#: ``network(rngs) -> PolicyNetwork``: builds the network to train.
 NetworkBuilder = Callable[[nnx.Rngs], nnx.Module]
+#: ``update(config, apply, tx, params, opt_state, batch, key, update_index) -> (params, opt_state, metrics)``.
+Update = Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
+#: ``minibatch_step(config, apply, tx, params, opt_state, minibatch, i) -> (params, opt_state, metrics)``.
+MinibatchStep = Callable[..., tuple[Any, Any, dict[str, Any]]]
 
 
-def run_actor_critic(name: str, config: RolloutConfig, make_train: Callable[[Any], Trainer]):
-    """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-    def pictures(stage, output: TrainOutput) -> None:  # episode.gif; a spiking policy's spikes (spikes.png)
-        episode_gif.write_run_gif(stage, saved_policy_builder(type(config)))
-        if config.network != "snn":
-            return
-        first = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})  # the structure is shared
-        env, env_params = make_env(first)
-        template = make_network(first, env, env_params, nnx.Rngs(0))
-        spike_raster.write_run_picture(stage, template, output.params, env, env_params, f"{name} {config.env}")
+@struct.dataclass
+class StepData:
+    """What a :class:`StepLearner` sees of one environment step of every environment (leaves (N, ...)).
 
-    return run_experiment(
-        name, config, make_train, progress_total=config.env_steps, progress_unit_metric="train return",
-        steps_per_seed=config.env_steps, extra_summary=results.final_medians, extra_files=pictures,
-    )  # fmt: skip
+    Attributes:
+      transition: the step as the rollout records it (:class:`synjax.agents.rollout.Transition`; its reward
+        scaled as the update sees it).
+      obs: the encoded observation the action was chosen from.
+      value: ``V(s_t)``, the critic's value of ``obs`` under the acting parameters.
+      next_value: ``V(s_{t+1})`` under the same parameters, from the observation the step reached (before any
+        auto-reset: a cut episode bootstraps from it) and the carry after the step; multiply by ``1 -
+        terminated``.
+      carry: the policy's carry the action was chosen from (reset where ``transition.first``).
+      next_carry: the policy's carry after the step.
+      t: the step's index inside the rollout, ``0 .. num_steps - 1`` (a learner that applies its updates once
+        per rollout does so at ``t == num_steps - 1``).
+    """
 
-
-def saved_policy_builder(config_type: type) -> Builder:
-    """The builder of a saved run's :class:`~synjax.runs.saved_policy.Policy` for runs of ``config_type`` (an on-policy
-    algorithm's config): the network rebuilt from config.json, its deterministic action, its carry."""
-
-    def build(data: dict[str, Any]) -> Policy:
-        config = results.config_from_dict(config_type, data)
-        # swept fields do not change the network's structure: build it with the first value of each
-        config = sweep.at(config, **{k: v[0] for k, v in sweep.swept(config).items()})
-        env, env_params = make_env(config)
-        _, encode = obs_encoder(env, env_params)
-        _, _, bounds = action_spec(env, env_params)
-        graphdef, template = nnx.split(make_network(config, env, env_params, nnx.Rngs(0)))
-
-        def act(state, obs, carry):
-            reset = jnp.zeros(obs.shape[:1], bool)
-            dist, _, carry = nnx.merge(graphdef, state)(encode(obs), carry, reset)
-            return deterministic_action(dist, bounds), carry
-
-        def initial_carry(state, batch_shape):
-            return nnx.merge(graphdef, state).initial_carry(batch_shape)
-
-        return Policy(env, env_params, template, act, initial_carry=initial_carry)
-
-    return build
+    transition: Transition
+    obs: jax.Array
+    value: jax.Array
+    next_value: jax.Array
+    carry: Any
+    next_carry: Any
+    t: jax.Array
 
 
-def make_network(config: RolloutConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> nnx.Module:
-    """The policy network that ``config`` trains on ``env`` (:meth:`RolloutConfig.policy_network`; also rebuilds
-    saved runs)."""
+@dataclasses.dataclass(frozen=True)
+class StepLearner:
+    """A learner that updates at every environment step (eligibility traces, running signals, online critics).
+
+    Its state lives in the loop's training state, so it is carried across steps, rollouts and chunks, saved in
+    checkpoints and restored by ``--resume``. Acting at step ``t + 1`` uses the parameters that ``step`` returned
+    at step ``t``.
+
+    Attributes:
+      metrics: names of the metrics ``step`` returns (each averaged over the rollout and reported with the
+        update's).
+      init: ``(config, params, num_envs) -> state``, a pytree of arrays.
+      step: ``(config, apply, tx, state, params, opt_state, data: StepData) -> (state, params, opt_state,
+        metrics)``; ``apply`` is the network as a function (:data:`synjax.agents.policy.PolicyApply`), ``tx`` the
+        algorithm's optimizer.
+    """
+
+    metrics: tuple[str, ...]
+    init: Callable[[Any, Any, int], Any]
+    step: Callable[..., tuple[Any, Any, Any, dict[str, jax.Array]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class OnPolicyAlgorithm:
+    """One on-policy algorithm: what the JAX loop (:func:`make_train`) and the host loop look up.
+
+    An update is ``passes`` shuffled passes of ``minibatches`` gradient steps over each rollout's batch (A2C: one
+    pass of one minibatch, the whole batch; PPO: ``update_epochs`` x ``num_minibatches``), each a
+    ``minibatch_step`` of its loss. The JAX loop runs the passes as a ``lax.scan`` (``update``); the host loop
+    runs them from Python, one jitted call per minibatch (convolutions run faster outside loops on CPU).
+
+    Attributes:
+      name: ``"ppo"``, ``"a2c"``, ``"pqn"``.
+      metrics: names of the update's metrics.
+      make_optimizer: ``(config, num_updates) -> optax optimizer``.
+      update: the whole update of one rollout (:data:`Update`).
+      minibatch_step: one gradient step on a minibatch (:data:`MinibatchStep`).
+      passes: ``config -> (passes over the batch, minibatches per pass)``.
+      exploration: ``(config, env steps so far) -> rate`` for a policy that sets its own exploration
+        (``network.explore(rate)`` before each rollout: PQN's epsilon-greedy Q); None: none.
+      learner: the per-step learner (:class:`StepLearner`); None: the loop collects without one.
+    """
+
+    name: str
+    metrics: tuple[str, ...]
+    make_optimizer: Callable[[Any, int], optax.GradientTransformation]
+    update: Update
+    minibatch_step: MinibatchStep
+    passes: Callable[[Any], tuple[int, int]]
+    exploration: Callable[[Any, jax.Array], jax.Array] | None = None
+    learner: StepLearner | None = None
+
+    def make_train(self, config: Any, env: Any = None, env_params: Any = None, network: Any = None) -> Trainer:
+        """The :class:`~synjax.trainer.Trainer` of one seed (``train(key) -> TrainOutput`` when called);
+        ``env`` (with ``env_params``) and ``network`` (:data:`NetworkBuilder`) replace the config's own."""
+        return make_train(self, config, env, env_params, network)
+
+    def run(self, config: Any):
+        """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
+        from synjax.agents.on_policy_experiment import run
+
+        return run(self, config)
+
+
+def make_network(config: RolloutConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> PolicyNetwork:
+    """The policy network that ``config`` trains on ``env`` (:meth:`RolloutConfig.policy_network`): the one
+    builder of the loop's networks, also for saved runs."""
     obs_dim, _ = obs_encoder(env, env_params)
     continuous, action_dim, _ = action_spec(env, env_params)
     return config.policy_network(obs_dim, action_dim, continuous, rngs)
-
-
-#: ``make_tx(config, num_updates) -> optax optimizer``.
-MakeTx = Callable[[Any, int], optax.GradientTransformation]
-#: ``update(config, apply, tx, params, opt_state, batch, key, update_index) -> (params, opt_state, metrics)``.
-Update = Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
 
 
 @struct.dataclass
@@ -99,7 +152,7 @@ class TrainState:
 
     Attributes:
       params: the network's ``nnx.Param`` state.
-      stats: its other variables (observation statistics).
+      stats: its other variables (observation statistics, the exploration rate).
       opt_state: the optimizer's state.
       env_state: (N, ...) the environments.
       obs: (N, ...) their current observations.
@@ -108,6 +161,7 @@ class TrainState:
       key: the rollouts' PRNG key; loop_key: the evaluations' and updates' key.
       policy_carry: the policy's carry (leaves (N, ...); ``()`` for a feedforward network).
       first: (N,) bool, ``obs`` starts an episode.
+      learner: the :class:`StepLearner`'s state (``()`` without one).
     """
 
     params: Any
@@ -121,6 +175,7 @@ class TrainState:
     loop_key: jax.Array
     policy_carry: Any
     first: jax.Array
+    learner: Any = ()
 
 
 def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
@@ -131,30 +186,67 @@ def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
     return idx
 
 
-def make_actor_critic_train(
+def collect(config, env, env_params, apply, encode, continuous, bounds, learner=None, tx=None):
+    """The rollout of one iteration: ``run(carry) -> (carry, (Transition (T, N, ...), learner metrics (T,)))``.
+
+    ``carry`` is ``(env_state, obs, return_norm, episodes, key, policy_carry, first, params, opt_state,
+    learner_state)``. Without a ``learner`` the parameters stay fixed and values are left to the batch (one
+    batched forward pass instead of two small ones per step); with one, every step computes ``V(s_t)`` and
+    ``V(s_{t+1})`` and hands :class:`StepData` to ``learner.step``.
+    """
+    n, gamma = config.num_envs, config.gamma
+    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def rollout_step(carry, t):
+        env_state, obs, rnorm, episodes, key, policy_carry, first, params, opt_state, learned = carry
+        keys = jax.random.split(key, n + 2)  # one split a step: each random call costs compile time
+        key, k_act, k_env = keys[0], keys[1], keys[2:]
+        x = encode(obs)
+        dist, value, next_carry = apply(params, policy_carry, x, first)  # without a learner values come later
+        action = dist.sample(seed=k_act)
+        log_prob = dist.log_prob(action)
+        env_action = jnp.clip(action, *bounds) if continuous else action
+        next_obs, env_state, reward, terminated, truncated, info = env_step(k_env, env_state, env_action, env_params)
+        reward = reward.astype(jnp.float32)
+        done = jnp.logical_or(terminated, truncated)
+        episodes = episodes.update(reward, done)
+        if config.reward_scale != 1.0:
+            reward = reward * config.reward_scale
+        if config.norm_reward:
+            reward, rnorm = rnorm(reward, done, gamma)
+        tr = Transition(obs, action, log_prob, reward, terminated, truncated, info["final_observation"], first)
+        metrics = {}
+        if learner is not None:
+            no_reset = jnp.zeros((n,), bool)
+            next_value = apply(params, next_carry, encode(info["final_observation"]), no_reset)[1]
+            data = StepData(tr, x, value, next_value, policy_carry, next_carry, t)
+            learned, params, opt_state, metrics = learner.step(config, apply, tx, learned, params, opt_state, data)
+        carry = (env_state, next_obs, rnorm, episodes, key, next_carry, done, params, opt_state, learned)
+        return carry, (tr, metrics)
+
+    return lambda carry: jax.lax.scan(rollout_step, carry, jnp.arange(config.num_steps))
+
+
+def make_train(
+    algorithm: OnPolicyAlgorithm,
     config: RolloutConfig,
-    make_tx: MakeTx,
-    update: Update,
-    metric_names: tuple[str, ...],
     env: Any = None,
     env_params: Any = None,
     network: NetworkBuilder | None = None,
 ) -> Trainer:
-    """Build the :class:`Trainer` (``train(key) -> TrainOutput`` when called) of an on-policy actor-critic.
+    """Build the :class:`Trainer` (``train(key) -> TrainOutput`` when called) of ``algorithm`` with ``config``.
 
-    Each of ``config.num_updates`` iterations collects ``num_steps`` x ``num_envs`` transitions, computes GAE
-    advantages, calls ``update``, then folds the rollout's observations into the observation statistics (kept
-    frozen while collecting and updating so the stored log-probabilities stay exact). Before training and after
-    every ``eval_every``-th update (and the last) the deterministic policy plays ``eval_episodes`` episodes on
-    fresh environments.
+    Each of ``config.num_updates`` iterations collects, batches and updates (the module's docstring). Before
+    training and after every ``eval_every``-th update (and the last) the deterministic policy plays
+    ``eval_episodes`` episodes on fresh environments.
 
     The ``TrainOutput``: ``params`` is the network's full ``nnx.State`` (parameters and observation
     statistics); ``steps`` (P,) env steps at the evaluation points (the first is 0); ``metrics`` (P,) each:
     ``eval_return`` (mean deterministic return), ``train_return`` (mean return of the training episodes that
-    ended since the previous point; NaN at 0) and the means of ``metric_names`` over those updates;
-    ``final``: last ``eval_return`` and the last finite ``train_return`` (environments whose episodes all last
-    the same number of steps, as Pendulum's 200, end them in step with each other, so the last stretch between
-    two points can hold no episode end).
+    ended since the previous point; NaN at 0) and the means of the algorithm's (and its learner's) metrics over
+    those updates; ``final``: last ``eval_return``, the last finite ``train_return`` (environments whose
+    episodes all last the same number of steps, as Pendulum's 200, end them in step with each other, so the
+    last stretch between two points can hold no episode end) and the network's ``energy``.
     """
     if env is None:
         env, env_params = make_env(config)
@@ -170,15 +262,18 @@ def make_actor_critic_train(
     eval_before[eval_idx + 1] = True
     segment = np.searchsorted(eval_idx, np.arange(num_updates))  # which evaluation point an update precedes
     max_eval_steps = int(getattr(env_params, "max_steps_in_episode", 100_000))
-    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    gamma = config.gamma
+    learner = algorithm.learner
+    metric_names = algorithm.metrics + (learner.metrics if learner is not None else ())
     report_every = b * max(1, num_updates // 200)
 
     abstract = nnx.eval_shape(lambda: build(nnx.Rngs(0)))
+    if not isinstance(abstract, PolicyNetwork):
+        raise TypeError(f"the network is a {type(abstract).__name__}: the on-policy loop trains a "
+                        "synjax.agents.policy.PolicyNetwork (subclass it; it declares obs_norm, initial_carry "
+                        "and energy)")  # fmt: skip
     graphdef = nnx.split(abstract, nnx.Param, ...)[0]
-    normalizes = getattr(abstract, "obs_norm", None) is not None  # norm_obs, or a network that needs it
-    explores = hasattr(abstract, "explore")  # sets its own exploration rate (config.epsilon_at(steps))
-    tx = make_tx(config, num_updates)
+    normalizes = abstract.obs_norm is not None  # norm_obs, or a network that needs it
+    tx = algorithm.make_optimizer(config, num_updates)
 
     def applier(stats) -> PolicyApply:
         return lambda p, c, o, r: nnx.merge(graphdef, p, stats)(o, c, r)
@@ -194,45 +289,21 @@ def make_actor_critic_train(
         carry = nnx.merge(graphdef, params, stats).initial_carry((config.eval_episodes,))
         return episode_returns(env, env_params, act, key, config.eval_episodes, max_eval_steps, carry).mean()
 
-    def collect(params, apply, carry):
-        """``num_steps`` steps of every environment with the current policy: (carry, Transition (T, N, ...))."""
-
-        def rollout_step(carry, _):
-            env_state, obs, rnorm, episodes, key, policy_carry, first = carry
-            keys = jax.random.split(key, n + 2)  # one split a step: each random call costs compile time
-            key, k_act, k_env = keys[0], keys[1], keys[2:]
-            dist, _, policy_carry = apply(params, policy_carry, encode(obs), first)  # values come later, batched
-            action = dist.sample(seed=k_act)
-            log_prob = dist.log_prob(action)
-            env_action = jnp.clip(action, *bounds) if continuous else action
-            next_obs, env_state, reward, terminated, truncated, info = env_step(
-                k_env, env_state, env_action, env_params
-            )
-            reward = reward.astype(jnp.float32)
-            done = jnp.logical_or(terminated, truncated)
-            episodes = episodes.update(reward, done)
-            if config.reward_scale != 1.0:
-                reward = reward * config.reward_scale
-            if config.norm_reward:
-                reward, rnorm = rnorm(reward, done, gamma)
-            tr = Transition(obs, action, log_prob, reward, terminated, truncated, info["final_observation"], first)
-            return (env_state, next_obs, rnorm, episodes, key, policy_carry, done), tr
-
-        return jax.lax.scan(rollout_step, carry, length=t)
-
     def update_step(runner: TrainState, i, key):
-        if explores:  # an epsilon-greedy policy (PQN): its exploration rate at the steps taken so far
+        if algorithm.exploration is not None:  # a policy that sets its own exploration rate (PQN's epsilon)
             model = nnx.merge(graphdef, runner.params, runner.stats)
-            model.explore(config.epsilon_at(i * b))
+            model.explore(algorithm.exploration(config, i * b))
             runner = runner.replace(stats=nnx.split(model, nnx.Param, ...)[2])
         apply = applier(runner.stats)
+        run = collect(config, env, env_params, apply, encode, continuous, bounds, learner, tx)
         carry = (runner.env_state, runner.obs, runner.return_norm, runner.episodes, runner.key, runner.policy_carry,
-                 runner.first)  # fmt: skip
-        (env_state, obs, rnorm, episodes, rollout_key, policy_carry, first), traj = collect(runner.params, apply, carry)
-        batch = rollout_batch(
-            apply, runner.params, encode, traj, runner.policy_carry, obs, first, gamma, config.gae_lambda
-        )
-        params, opt_state, metrics = update(config, apply, tx, runner.params, runner.opt_state, batch, key, i)
+                 runner.first, runner.params, runner.opt_state, runner.learner)  # fmt: skip
+        carry, (traj, step_metrics) = run(carry)
+        env_state, obs, rnorm, episodes, rollout_key, policy_carry, first, params, opt_state, learned = carry
+        batch = rollout_batch(apply, params, encode, traj, runner.policy_carry, obs, first, config.gamma,
+                              config.gae_lambda)  # fmt: skip
+        params, opt_state, metrics = algorithm.update(config, apply, tx, params, opt_state, batch, key, i)
+        metrics = {**metrics, **jax.tree.map(jnp.mean, step_metrics)}
         stats = runner.stats
         if normalizes:
             model = nnx.merge(graphdef, params, stats)
@@ -242,7 +313,7 @@ def make_actor_critic_train(
         report((i + 1) * b, done_sum / done_count, every=report_every)
         runner = TrainState(
             params, opt_state, stats, env_state, obs, rnorm, episodes.drain(), rollout_key, runner.loop_key,
-            policy_carry, first,
+            policy_carry, first, learned,
         )  # fmt: skip
         return runner, (done_sum, done_count.astype(jnp.float32), metrics)
 
@@ -255,9 +326,10 @@ def make_actor_critic_train(
             model.obs_norm.update(encode(obs))
         _, params, stats = nnx.split(model, nnx.Param, ...)
         key, k_run = jax.random.split(key)
+        learned = learner.init(config, params, n) if learner is not None else ()
         return TrainState(
             params, tx.init(params), stats, env_state, obs, ReturnNorm.zeros(n), EpisodeStats.zeros((n,)), k_run,
-            key, model.initial_carry((n,)), jnp.ones((n,), bool),
+            key, model.initial_carry((n,)), jnp.ones((n,), bool), learned,
         )  # fmt: skip
 
     def step(runner: TrainState, i: jax.Array):
@@ -292,10 +364,8 @@ def make_actor_critic_train(
         train = out_metrics["train_return"]
         last_finite = jnp.max(jnp.where(jnp.isfinite(train), jnp.arange(train.shape[0]), 0))  # 0 holds NaN
         final = {"eval_return": out_metrics["eval_return"][-1], "train_return": train[last_finite]}
-        spiking = spiking_core(model)
-        if spiking is not None:  # what the trained policy's spikes cost, on the last observations
-            states = tuple(runner.policy_carry) or None  # carried mode: from the membranes the rollout reached
-            final.update(energy(spiking, encode(runner.obs), states))
+        # what the trained policy's decisions cost on the last observations (carried: from the carry reached)
+        final.update(model.energy(encode(runner.obs), runner.policy_carry))
         return TrainOutput(
             params=nnx.state(model),
             steps=jnp.asarray(np.concatenate([[0], (eval_idx + 1) * b]), jnp.int32),

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import ActorCriticConfig
+from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch, minibatches
 from synjax.checks import above, at_least, require
@@ -166,7 +166,7 @@ def loss_settings(config: PPOConfig, i: Any) -> dict[str, Any]:
 
 def update_step(config: PPOConfig, apply, tx, params, opt_state, batch, key, i):
     """One PPO update of ``batch`` with ``config``'s settings (update index ``i``); the ``Update`` of
-    :func:`synjax.agents.on_policy.make_actor_critic_train`."""
+    :func:`synjax.agents.on_policy.make_train`."""
     return ppo_update(
         apply, tx, params, opt_state, batch, key, update_epochs=config.update_epochs,
         num_minibatches=config.num_minibatches, **loss_settings(config, i),
@@ -181,7 +181,7 @@ ALGORITHM = OnPolicyAlgorithm(
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
-PPO seed for a :class:`PPOConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
+PPO seed for a :class:`PPOConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 

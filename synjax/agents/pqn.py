@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.algorithm import OnPolicyAlgorithm
 from synjax.agents.config import RolloutConfig, make_env
+from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.q_networks import Q_NETWORKS, EpsilonGreedyQ
 from synjax.agents.rollout import Batch, minibatches
@@ -116,7 +116,7 @@ def pqn_minibatch_step(apply, tx, params, opt_state, mb: Batch):
 
 def update_step(config: PQNConfig, apply, tx, params, opt_state, batch: Batch, key, i):
     """``update_epochs`` shuffled passes of ``num_minibatches`` steps over ``batch``; the ``Update`` of
-    :func:`synjax.agents.on_policy.make_actor_critic_train`. Metrics: mean TD loss and Q(s, a), and epsilon."""
+    :func:`synjax.agents.on_policy.make_train`. Metrics: mean TD loss and Q(s, a), and epsilon."""
 
     def minibatch_step(carry, mb):
         params, opt_state, metrics = pqn_minibatch_step(apply, tx, *carry, mb)
@@ -145,10 +145,11 @@ ALGORITHM = OnPolicyAlgorithm(
     minibatch_step=lambda config, apply, tx, params, opt_state, mb, i: pqn_minibatch_step(
         apply, tx, params, opt_state, mb),
     passes=lambda config: (config.update_epochs, config.num_minibatches),
+    exploration=lambda config, steps: config.epsilon_at(steps),
 )  # fmt: skip
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
-PQN seed for a :class:`PQNConfig` (see :meth:`synjax.agents.algorithm.OnPolicyAlgorithm.make_train`)."""
+PQN seed for a :class:`PQNConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
 run = ALGORITHM.run
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 

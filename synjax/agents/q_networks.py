@@ -14,6 +14,7 @@ from flax import nnx
 
 from synjax.agents.cnn import ConvQNetwork
 from synjax.agents.networks import QNetwork
+from synjax.agents.policy import PolicyNetwork
 from synjax.agents.spiking import SpikingQNetwork
 
 #: ``--network`` name -> ``build(obs_dim, num_actions, config, rngs)``; ``config`` supplies hidden, layer_norm,
@@ -35,7 +36,7 @@ class Exploration(nnx.Variable):
     """The exploration rate of an :class:`EpsilonGreedyQ`: set by the training loop, not trained."""
 
 
-class EpsilonGreedyQ(nnx.Module):
+class EpsilonGreedyQ(PolicyNetwork):
     """A Q-network as a policy: epsilon-greedy over ``Q(s, .)``, value ``max_a Q(s, a)``, no carry.
 
     ``dist.preferences`` are the action values (PQN's loss reads them), ``dist.mode()`` is the greedy action
@@ -57,8 +58,9 @@ class EpsilonGreedyQ(nnx.Module):
         """Set the exploration rate (in place on the module)."""
         self.epsilon[...] = jnp.asarray(epsilon, jnp.float32)
 
-    def initial_carry(self, batch_shape: tuple[int, ...]) -> tuple:
-        return ()
+    def energy(self, obs: jax.Array, carry: Any) -> dict[str, jax.Array]:
+        """The energy of the Q-network it wraps (a spiking one's; ``{}`` for the others)."""
+        return self.q.energy(obs, carry) if isinstance(self.q, PolicyNetwork) else {}
 
     def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
         """``obs (..., obs_dim)`` -> (epsilon-greedy distribution over actions, ``max_a Q (...)``, carry)."""

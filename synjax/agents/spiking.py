@@ -39,6 +39,7 @@ from flax import nnx
 
 from synjax.agents.cnn import _conv, conv3x3
 from synjax.agents.networks import ObsNorm, _linear, policy_distribution
+from synjax.agents.policy import PolicyNetwork
 from synjax.envs.random_bits import uniform_from_bits
 from synjax.snn.spyx_neurons import NEURONS, make_neuron, membrane_potential
 
@@ -95,7 +96,7 @@ def _macs(layer: nnx.Module) -> int:
     return getattr(layer, "macs", None) or layer.in_features * layer.out_features
 
 
-class SpikingNetwork(nnx.Module):
+class SpikingNetwork(PolicyNetwork):
     """``obs -> encoder -> [dense -> spiking layer] x len(hidden) -> one dense read-out per head``, ``T`` steps.
 
     Args:
@@ -250,6 +251,11 @@ class SpikingNetwork(nnx.Module):
             return ()
         size = math.prod(batch_shape)
         return tuple(s.reshape(*batch_shape, -1) for s in self.rest(size))
+
+    def energy(self, obs: jax.Array, carry: Any) -> dict[str, jax.Array]:
+        """:func:`energy` on ``obs (B, obs_dim)``: from rest in ``inner`` mode, from the membranes ``carry``
+        (leaves (B, width)) in ``carried`` mode."""
+        return energy(self, obs, tuple(carry) or None)
 
     def run(self, obs: jax.Array, carry: Any = (), reset: Any = None) -> tuple[tuple[jax.Array, ...], Any]:
         """One decision on ``obs (..., obs_dim)``: (outputs, each ``(..., width)``, the new carry). In

@@ -113,6 +113,12 @@ def at(config: Any, **assignment: Any) -> Any:
     return new
 
 
+def first_point(config: Any) -> Any:
+    """``config`` at the first value of every swept field: a concrete config whose structure (network, shapes)
+    every point of the sweep shares, for rebuilding a saved network or drawing a run's pictures."""
+    return at(config, **{name: vals[0] for name, vals in swept(config).items()})
+
+
 def label(names: tuple[str, ...], point: np.ndarray) -> str:
     """``"lr=0.001,gamma=0.99"`` for one grid point."""
     return ",".join(f"{n}={float(v):g}" for n, v in zip(names, point))

@@ -1,7 +1,7 @@
 """What playing a saved run's policy needs (:class:`Policy`), and reading one back from a results folder (:func:`load`).
 
 Each experiment that learns a policy owns the builder of its ``Policy`` (``config.json``'s dict -> ``Policy``):
-``synjax.agents.on_policy.saved_policy_builder`` (PPO, A2C, PQN), ``synjax.agents.dqn.saved_policy`` and
+``synjax.agents.on_policy_experiment.saved_policy_builder`` (PPO, A2C, PQN), ``synjax.agents.dqn.saved_policy`` and
 ``synjax.tabular.experiment.saved_policy_builder`` (tabular-q, stdp-q). ``synjax eval`` finds them by experiment
 name (:mod:`synjax.runs.evaluate_run`); each experiment's run draws its ``episode.gif`` with its own
 (:mod:`synjax.runs.episode_gif`).
@@ -33,6 +33,8 @@ class Policy:
         carry)``: the stateful policy contract (:mod:`synjax.agents.policy`); a feedforward policy passes the
         carry through.
       initial_carry: ``(params of one seed, batch_shape) -> carry`` at an episode's start (``()`` by default).
+      network: ``params of one seed -> nnx.Module``, the trained network itself (for an exporter, or to look
+        inside it), rebuilt by the experiment's one network builder; None for a policy without one (a table).
       from_dict: ``(template, loaded nested dict with a leading run axis) -> parameter pytree``; defaults to
         ``nnx.replace_by_pure_dict`` on a copy of ``template``.
       final_eval: the experiment's own final evaluation, recomputed from the saved parameters: ``stacked
@@ -46,6 +48,7 @@ class Policy:
     act: Callable[[Any, jax.Array, Any], tuple[jax.Array, Any]]
     from_dict: Callable[[Any, Any], Any] | None = None
     initial_carry: Callable[[Any, tuple[int, ...]], Any] = lambda params, batch_shape: ()
+    network: Callable[[Any], Any] | None = None
     final_eval: Callable[[Any], dict[str, np.ndarray]] | None = None
 
 
