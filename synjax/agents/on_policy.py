@@ -253,7 +253,7 @@ def make_train(
     build = network or (lambda rngs: make_network(config, env, env_params, rngs))
     _, encode = obs_encoder(env, env_params)
     continuous, _, bounds = action_spec(env, env_params)
-    n, t, b = config.num_envs, config.num_steps, config.batch_size
+    n, b = config.num_envs, config.batch_size
     num_updates = config.num_updates
     eval_idx = eval_points(num_updates, config.eval_every)
     # evaluate before update i (i = num_updates: after the last one)
