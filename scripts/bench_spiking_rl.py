@@ -211,10 +211,9 @@ def atari_firing(thresholds=(1.0, 0.5, 0.25), time_steps=(5, 8)) -> None:
     frames of random play (4 envs, steps 20-60), for each threshold and T: which settings let every layer fire."""
     from flax import nnx
 
-    from synjax.agents.spiking import energy
     from synjax.host import envs
     from synjax.host.config import HostConfig
-    from synjax.host.loop import spiking_nature_cnn
+    from synjax.host.loop import make_network
 
     env = envs.AtariEnv(envs.AtariSettings(game="breakout"), 4)
     frames, rng = [env.reset(0)], np.random.default_rng(0)
@@ -223,9 +222,8 @@ def atari_firing(thresholds=(1.0, 0.5, 0.25), time_steps=(5, 8)) -> None:
     obs = np.concatenate(frames[20:]).reshape(len(frames[20:]) * 4, -1)
     for threshold in thresholds:
         for t in time_steps:
-            net = spiking_nature_cnn(env.obs_shape, env.action_dim, HostConfig().features, time_steps=t,
-                                     threshold=threshold, rngs=nnx.Rngs(params=jax.random.key(0)))  # fmt: skip
-            e = energy(net, obs)
+            config = HostConfig(network="snn", snn_time_steps=t, snn_threshold=threshold, progress=False)
+            e = make_network(config, env, nnx.Rngs(params=jax.random.key(0))).energy(obs, ())
             rates = ", ".join(f"{float(v):.3f}" for k, v in e.items() if k.startswith("firing_rate"))
             print(f"--snn-threshold {threshold} --snn-time-steps {t}: firing rate per layer {rates}; synops "
                   f"{float(e['synops']):,.0f} vs ANN MACs {float(e['ann_macs']):,.0f}")

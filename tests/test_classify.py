@@ -20,6 +20,7 @@ from synjax.classify.model import SpikingClassifier, encode, loss_per_sample, pr
 from synjax.classify.train import build_model, make_forward, make_train, param_filter, restore_model
 from synjax.cli import main
 from synjax.runs import results
+from synjax.runs.saved_network import load_network
 from synjax.snn.spyx_neurons import NEURONS, surrogate
 
 TINY = {"hidden": (24,), "time_steps": 6, "epochs": 4, "batch_size": 32, "lr": 5e-3, "progress": False}
@@ -379,6 +380,9 @@ def test_saved_model_loads_and_reproduces_test_accuracy(mnist_cli_run):
         assert acc == pytest.approx(summary["final"]["test_acc"]["per_seed"][seed], abs=1e-6)
     with pytest.raises(ValueError, match="seed=2 is invalid"):
         load_model(out, 2)
+    same = load_network(out, 1)  # the one rebuild path every family shares
+    for a, b in zip(jax.tree.leaves(nnx.state(same)), jax.tree.leaves(nnx.state(load_model(out, 1)[0]))):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from synjax.agents import dqn, td
 from synjax.agents.dqn import DQNConfig
@@ -13,6 +14,7 @@ from synjax.agents.replay import ReplayBuffer, ReplayItem
 from synjax.cli import main
 from synjax.envs import registry
 from synjax.runs import evaluate_run, results
+from synjax.runs.saved_network import load_network
 
 # A small CartPole run that learns in about 20k steps on every seed we tried (PureJaxRL-style settings, MSE loss).
 LEARN = DQNConfig(
@@ -290,6 +292,10 @@ def test_cli_sweep_writes_results_and_saved_policies_evaluate(tmp_path):
     policy, params, _ = evaluate_run.load_policy(out)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape == (4, 2) and np.all(np.abs(returns) <= 60)
+    q = load_network(out, seed_index=3)  # the Q-network of run 3 (lr 3e-3, seed 1), rebuilt by make_q_network
+    for a, b in zip(jax.tree.leaves(nnx.state(q)), jax.tree.leaves(jax.tree.map(lambda x: x[3], params))):
+        np.testing.assert_array_equal(a, b)
+    assert q(jnp.zeros((5, 1))).shape == (5, 3)
 
 
 def test_cli_rejects_bad_values_naming_the_field(capsys):

@@ -11,8 +11,10 @@ from flax import nnx
 
 from synjax.agents import a2c, on_policy, ppo
 from synjax.agents import config as agent_config
+from synjax.agents.policy import PolicyNetwork
 from synjax.cli import main
 from synjax.runs import evaluate_run, results
+from synjax.runs.saved_network import load_network
 
 SHOWER = a2c.A2CConfig(
     num_seeds=2, env="ShowerEnv", total_timesteps=8 * 8 * 100, num_envs=8, num_steps=8, lr=3e-3, optimizer="adam",
@@ -176,3 +178,16 @@ def test_eval_loads_a_dqn_run(tmp_path):
         np.testing.assert_array_equal(policy.act(one, obs, ())[0], want)
     returns = evaluate_run.evaluate_saved(policy, params, episodes=2)
     assert returns.shape == (2, 2) and np.all(returns >= 1)
+
+
+def test_a_saved_run_gives_back_its_trained_network(shower_run):
+    path, run = shower_run
+    network = load_network(path, seed_index=1)
+    assert isinstance(network, PolicyNetwork)
+    trained = jax.tree.leaves(jax.tree.map(lambda x: x[1], run.output.params))
+    for a, b in zip(jax.tree.leaves(nnx.state(network)), trained):
+        np.testing.assert_array_equal(a, b)
+    dist, value, _ = network(jnp.zeros((3, 1)), (), None)
+    assert value.shape == (3,) and dist.logits.shape == (3, 3)
+    with pytest.raises(ValueError, match="seed_index=2 is invalid: must be an index below the 2 saved runs"):
+        load_network(path, seed_index=2)

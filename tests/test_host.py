@@ -7,6 +7,7 @@ import json
 import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -18,6 +19,7 @@ from synjax.host.experiment import run_host
 from synjax.host.sb3_atari import SB3AtariEnv
 from synjax.runner import checkpoint
 from synjax.runs import results
+from synjax.runs.saved_network import load_network
 
 # ------------------------------------------------------------------------------------------ a tiny fake env
 
@@ -291,6 +293,12 @@ def test_atari_run_writes_gif_and_evaluates_true_scores(tmp_path):
     data = json.loads((path / "config.json").read_text())
     assert data["experiment"] == "atari" and data["sticky"] == 0.25
     assert data["frame_skip"] * data["action_repeat"] == 16
+    network = load_network(path, 0)  # rebuilt by host.loop.make_network, the saved parameters filled in
+    assert isinstance(network, ConvActorCritic)
+    saved = jax.tree.leaves(results.load_params(path))
+    assert [np.shape(x)[1:] for x in saved] == [np.shape(x) for x in jax.tree.leaves(nnx.state(network))]
+    _, value, _ = network(jnp.zeros((2, 4, 84, 84), jnp.uint8), (), None)
+    assert value.shape == (2,)
 
 
 def _sb3_style(episodic_life: bool = True, num_envs: int = 2) -> SB3AtariEnv:

@@ -349,12 +349,12 @@ def saved_policy(data: dict[str, Any]) -> Policy:
     config = results.config_from_dict(DQNConfig, data)
     config = sweep.first_point(config)
     env, env_params = make_env(config)
-    _, init, q = make_q_network(config, env, env_params)
+    graphdef, init, q = make_q_network(config, env, env_params)
 
     def act(params, obs, carry):
         return jnp.argmax(q(params, obs), axis=-1), carry
 
-    return Policy(env, env_params, init(jax.random.key(0)), act)
+    return Policy(env, env_params, init(jax.random.key(0)), act, network=lambda params: nnx.merge(graphdef, params))
 
 
 def run(config: DQNConfig):

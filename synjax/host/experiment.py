@@ -8,6 +8,7 @@ While training runs, the folder holds only the latest checkpoint; the rest is wr
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
+from synjax.checks import require
 from synjax.host import loop
 from synjax.host.envs import HostEnv
 from synjax.runner import checkpoint, log_sinks
@@ -201,3 +205,23 @@ def _train_and_write(
         extra_files=extra_files,
     )  # fmt: skip
     return out, {"eval_scores": scores, "history": history}
+
+
+def load_network(run_dir: str | os.PathLike, seed_index: int = 0) -> nnx.Module:
+    """The trained network of seed ``seed_index`` of a host-loop results folder, rebuilt by
+    :func:`synjax.host.loop.make_network` (one environment is made to read the frame shape and action count)."""
+    import importlib
+
+    data = results.load_config(run_dir)
+    module = importlib.import_module(f"synjax.host.{data['experiment']}")
+    config = results.config_from_dict(type(next(iter(module.PRESETS.values()))), {**data, "progress": False})
+    env = module.make_env(config, 1, True)
+    try:
+        graphdef, template = nnx.split(loop.make_network(config, env, nnx.Rngs(0)))
+    finally:
+        env.close()
+    state = jax.tree.map(lambda x: x, template)
+    nnx.replace_by_pure_dict(state, results.load_params(run_dir))
+    num_runs = jax.tree.leaves(state)[0].shape[0]
+    require(0 <= seed_index < num_runs, "seed_index", seed_index, f"an index below the {num_runs} saved runs")
+    return nnx.merge(graphdef, jax.tree.map(lambda x: jnp.asarray(x[seed_index]), state))

@@ -4,7 +4,7 @@ N seeds x E environments form one vector environment of N*E copies (environment 
 ``s``). Every seed has its own network state, optimizer state and PRNG key; acting and updating are batched over
 the seed axis inside one jitted call each (:func:`over_seeds`), so a seed sweep costs one loop. The losses, the optimizers and the update steps are those of
 :mod:`synjax.agents.ppo` / :mod:`synjax.agents.a2c` (the JAX-environment agents), applied to a
-:class:`synjax.agents.networks.ConvActorCritic`.
+:class:`synjax.agents.cnn.ConvActorCritic`.
 
 One iteration: ``num_steps`` vector steps, each one jitted call ``act(params, obs, keys)`` and one environment
 step; then one jitted call ``update`` that turns the rollout into GAE advantages and runs the algorithm's update.
@@ -26,21 +26,28 @@ from flax import nnx
 
 from synjax.agents.cnn import ConvActorCritic
 from synjax.agents.evaluation import deterministic_action
+from synjax.agents.policy import PolicyNetwork
 from synjax.agents.rollout import Batch, gae, minibatch_indices
-from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic, energy, spiking_core
+from synjax.agents.spiking import NATURE_CONVS, SpikingActorCritic
 from synjax.checks import require
 from synjax.host.config import ALGOS, HostConfig
 from synjax.host.envs import HostEnv
 
 
-def spiking_nature_cnn(obs_shape: tuple[int, int, int], action_dim: int, features: int, *, rngs: nnx.Rngs,
-                       **kw) -> SpikingActorCritic:  # fmt: skip
-    """The Nature CNN's spiking twin (``--network snn`` in the host loop), reading ``obs_shape`` ``(C, H, W)``
-    uint8 frames scaled to [0, 1]; ``features`` LIF units after the convolutions; ``kw``: the settings of
-    :class:`~synjax.agents.spiking.SpikingActorCritic`."""
-    c, h, w = obs_shape
-    return SpikingActorCritic(c * h * w, action_dim, (features,), image=(h, w, c), convs=NATURE_CONVS,
-                              channels_first=True, pixel_scale=1 / 255, rngs=rngs, **kw)  # fmt: skip
+def make_network(config: HostConfig, env: HostEnv, rngs: nnx.Rngs) -> PolicyNetwork:
+    """The host loop's one network builder (training, saved runs, benchmarks): the Nature CNN
+    (:class:`~synjax.agents.cnn.ConvActorCritic`) or, with ``network="snn"``, its spiking twin (LIF feature maps
+    of the three convolutions, ``features`` LIF units, the ``snn_*`` settings), reading ``env.obs_shape``
+    ``(C, H, W)`` uint8 frames."""
+    if config.network == "snn":
+        c, h, w = env.obs_shape
+        return SpikingActorCritic(
+            c * h * w, env.action_dim, (config.features,), image=(h, w, c), convs=NATURE_CONVS, channels_first=True,
+            pixel_scale=1 / 255, continuous=env.continuous, log_std_init=config.log_std_init, rngs=rngs,
+            **config.spiking_kwargs(),
+        )  # fmt: skip
+    return ConvActorCritic(env.obs_shape, env.action_dim, continuous=env.continuous,
+                           log_std_init=config.log_std_init, features=config.features, rngs=rngs)  # fmt: skip
 
 
 class Agent:
@@ -73,15 +80,7 @@ class Agent:
         bounds = None if env.action_bounds is None else tuple(jnp.asarray(b) for b in env.action_bounds)
 
         def build(key: jax.Array) -> nnx.Module:
-            if config.network == "snn":
-                return spiking_nature_cnn(
-                    env.obs_shape, env.action_dim, config.features, continuous=env.continuous,
-                    log_std_init=config.log_std_init, rngs=nnx.Rngs(params=key), **config.spiking_kwargs(),
-                )  # fmt: skip
-            return ConvActorCritic(
-                env.obs_shape, env.action_dim, continuous=env.continuous, log_std_init=config.log_std_init,
-                features=config.features, rngs=nnx.Rngs(params=key),
-            )  # fmt: skip
+            return make_network(config, env, nnx.Rngs(params=key))
 
         graphdef, _ = nnx.split(jax.eval_shape(lambda: build(jax.random.key(0))))
         tx = algo.make_optimizer(config, config.num_updates)
@@ -138,8 +137,7 @@ class Agent:
         self.step = jax.jit(seeds(step, in_axes=(0, 0, 0, 0, None)))
 
         def spikes_cost(params, obs):  # obs (E, C, H, W): the spiking policy's energy per decision
-            core = spiking_core(nnx.merge(graphdef, params))
-            return energy(core, obs.reshape(obs.shape[0], -1))
+            return nnx.merge(graphdef, params).energy(obs.reshape(obs.shape[0], -1), ())
 
         self.spiking = config.network == "snn"
         #: ``(params, obs (S, E, ...)) -> {firing_rate_l, synops, ann_macs}`` per seed (spiking networks only)
