@@ -141,3 +141,16 @@ def test_every_bad_input_ends_with_one_line_and_exit_2(tmp_path, monkeypatch, ca
     print(f"bad inputs tried: {tried} over {len(cli.EXPERIMENTS)} experiments")
     assert not failures, f"{len(failures)} of {tried} bad inputs:\n" + "\n".join(failures)
     assert tried > 1000  # 1,534 on 2026-12-01
+
+
+@pytest.mark.parametrize("experiment", ["ppo", "a2c", "pqn", "dqn", "atari"])
+def test_a_spiking_flag_without_a_spiking_network_is_refused_before_any_work(experiment, tmp_path, capsys):
+    out = tmp_path / "never"
+    try:
+        status = cli.main([experiment, "--snn-encoder", "poisson", "--out", str(out)])
+    except SystemExit as e:  # the CLI exits 2 from inside tyro's parsing, or returns 2
+        status = e.code
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--snn-encoder='poisson' is invalid: must be left at its default ('direct')" in err[0]
+    assert "only mean something with --network snn" in err[0] and not out.exists()

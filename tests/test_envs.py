@@ -83,3 +83,13 @@ def test_taxi_through_gymnasium_matches_gymnasium_reward_scale():
     genv = envs.to_gymnasium(env, params)
     ref = gymnasium.make("Taxi-v4")
     assert genv.observation_space == ref.observation_space and genv.action_space == ref.action_space
+
+
+def test_to_gymnasium_takes_a_registered_id_and_names_what_it_expects():
+    genv = envs.to_gymnasium("ShowerEnv")
+    obs, _ = genv.reset(seed=0)
+    assert genv.observation_space.contains(obs)
+    with pytest.raises(ValueError, match="env='NoSuchEnv' is invalid: must be a JAX environment object or one of"):
+        envs.to_gymnasium("NoSuchEnv")
+    with pytest.raises(TypeError, match="env must be a gymnax-style environment .* not int"):
+        envs.to_gymnasium(3)

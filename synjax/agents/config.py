@@ -154,6 +154,16 @@ class SpikingFields:
     snn_beta: Annotated[float, in_range(0.0, 1.0)] = 0.9
     snn_threshold: Annotated[float, above(0.0)] = 1.0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.network == "snn":
+            return
+        for field in dataclasses.fields(SpikingFields):  # a flag that would change nothing is refused
+            value = getattr(self, field.name)
+            require(value == field.default, field.name, value,
+                    f"left at its default ({field.default!r}) with network {self.network!r}: the snn_* settings "
+                    "only mean something with --network snn")  # fmt: skip
+
     def check_spiking_layers(self, layers: int) -> None:
         """Refuse a time mode this algorithm cannot train and a ``T`` below the floor of ``layers`` spiking
         layers (only when ``network`` is ``snn``)."""

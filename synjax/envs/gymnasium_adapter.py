@@ -75,7 +75,26 @@ class GymnasiumEnv(gymnasium.Env):
 
 
 def to_gymnasium(
-    env: environment.Environment, env_params: Any = None, render_mode: str | None = None
+    env: environment.Environment | str, env_params: Any = None, render_mode: str | None = None
 ) -> GymnasiumEnv:
-    """Wrap ``env`` (with ``env_params``, default: the env's defaults) as a ``gymnasium.Env``."""
+    """Wrap ``env`` (with ``env_params``, default: the env's defaults) as a ``gymnasium.Env``.
+
+    Args:
+      env: a gymnax-style environment object, or a registered id (``synjax.envs.env_ids()``), made by
+        ``synjax.envs.make``.
+      env_params: the environment's params; None: its defaults (for an id, those ``make`` gives).
+      render_mode: ``"ansi"`` (text frames of synjax's own environments) or None.
+    """
+    if isinstance(env, str):
+        from synjax.envs.registry import env_ids, make
+
+        if env not in env_ids():
+            raise ValueError(f"env={env!r} is invalid: must be a JAX environment object or one of "
+                             f"{', '.join(env_ids())}")  # fmt: skip
+        env, made_params = make(env)
+        env_params = made_params if env_params is None else env_params
+    for needed in ("reset", "step", "observation_space", "action_space", "default_params"):
+        if not hasattr(env, needed):  # the gymnax interface, checked before anything runs
+            raise TypeError(f"env must be a gymnax-style environment (reset, step, observation_space, "
+                            f"action_space, default_params) or a registered id, not {type(env).__name__}")  # fmt: skip
     return GymnasiumEnv(env, env_params, render_mode)
