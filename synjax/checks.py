@@ -30,6 +30,16 @@ def require(ok: bool, field: str, value: Any, allowed: str) -> None:
         raise ValueError(f"{field}={value!r} is invalid: must be {allowed}")
 
 
+def require_defaults(config: Any, field_set: type, why: str) -> None:
+    """Refuse any field of the dataclass ``field_set`` that ``config`` moves away from its default (the default
+    of ``config``'s own class): a flag that would change nothing. ``why`` ends the message (when the fields mean
+    something)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(type(config))}
+    for f in dataclasses.fields(field_set):
+        value = getattr(config, f.name)
+        require(value == defaults[f.name], f.name, value, f"left at its default ({defaults[f.name]!r}) {why}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Check:
     """An allowed range: ``ok(value) -> bool`` and the words for what is allowed (``"an integer >= 1"``)."""

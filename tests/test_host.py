@@ -66,7 +66,7 @@ def bandit_env(config, num_envs, evaluation):
 
 TINY = BanditConfig(
     num_seeds=2, algo="ppo", total_timesteps=4 * 5 * 60, num_envs=4, num_steps=5, num_minibatches=1,
-    update_epochs=4, gamma=0.0, lr=1e-3, optimizer="adam", features=32, log_every=20, checkpoint_every=0,
+    update_epochs=4, gamma=0.0, lr=1e-3, features=32, log_every=20, checkpoint_every=0,
     eval_episodes=2, gif=False, progress=False,
 )  # fmt: skip
 
@@ -231,6 +231,16 @@ def test_host_config_errors_name_the_field():
         loop.HostConfig(algo="dqn")
     with pytest.raises(ValueError, match=r"^total_timesteps=0 is invalid"):
         loop.HostConfig(total_timesteps=0)
+    # the agents' field sets, reused: a setting of the other algorithm, or a sweep, would change nothing
+    with pytest.raises(ValueError, match=r"^optimizer='adam' is invalid: must be left at its default \('rmsprop'\) "
+                       "with algo 'ppo'"):  # fmt: skip
+        loop.HostConfig(algo="ppo", num_minibatches=1, optimizer="adam")
+    with pytest.raises(ValueError, match=r"^update_epochs=2 is invalid: .* with algo 'a2c'"):
+        loop.HostConfig(algo="a2c", update_epochs=2)
+    with pytest.raises(ValueError, match=r"^lr=\(0.001, 0.002\) is invalid: must be one value"):
+        loop.HostConfig(lr=(1e-3, 2e-3))
+    with pytest.raises(ValueError, match=r"^lr=-1.0 is invalid: must be a float > 0"):  # the agents' own check
+        loop.HostConfig(lr=-1.0)
 
 
 # --------------------------------------------------------------------------------------------------- Atari

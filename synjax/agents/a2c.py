@@ -26,22 +26,29 @@ OPTIMIZERS = ("rmsprop", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
-class A2CConfig(ActorCriticConfig):
-    """A2C settings (shared ones on :class:`ActorCriticConfig`); defaults are Stable-Baselines3's A2C.
+class A2CFields:
+    """A2C's own settings (the JAX loop's :class:`A2CConfig` and the host loop's ``--algo a2c``).
 
     Attributes:
-      optimizer: ``"rmsprop"`` (SB3/A3C) or ``"adam"``.
-      rms_alpha: RMSprop smoothing constant (torch ``alpha``; sweepable).
+      optimizer: ``"rmsprop"`` (SB3/A3C; torch-style eps, outside the square root) or ``"adam"``.
+      rms_alpha: RMSprop smoothing constant (torch ``alpha``), in (0, 1) (sweepable).
       opt_eps: epsilon of the optimizer (sweepable).
     """
+
+    optimizer: Annotated[str, one_of(*OPTIMIZERS)] = "rmsprop"
+    rms_alpha: Annotated[Floats, in_range(0.0, 1.0, low_open=True, high_open=True)] = 0.99
+    opt_eps: Annotated[Floats, above(0.0)] = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class A2CConfig(A2CFields, ActorCriticConfig):
+    """A2C settings: its own on :class:`A2CFields`, the shared ones on :class:`ActorCriticConfig`; defaults are
+    Stable-Baselines3's A2C."""
 
     num_steps: int = 5
     lr: Floats = 7e-4
     gae_lambda: Floats = 1.0
     norm_adv: bool = False
-    optimizer: Annotated[str, one_of(*OPTIMIZERS)] = "rmsprop"
-    rms_alpha: Annotated[Floats, in_range(0.0, 1.0, low_open=True, high_open=True)] = 0.99
-    opt_eps: Annotated[Floats, above(0.0)] = 1e-5
 
 
 def a2c_loss(

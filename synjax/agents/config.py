@@ -9,7 +9,17 @@ from typing import Annotated, Any, ClassVar
 from synjax.agents.actor_critics import ACTOR_CRITICS
 from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
 from synjax.agents.spiking import DECODERS, ENCODERS, MINATAR_CONVS, SPIKING_KINDS, TIME_MODES, min_time_steps
-from synjax.checks import above, at_least, each, finite, in_range, integer_in, one_of, require
+from synjax.checks import (
+    above,
+    at_least,
+    each,
+    finite,
+    in_range,
+    integer_in,
+    one_of,
+    require,
+    require_defaults,
+)
 from synjax.envs import registry
 from synjax.runner.config import GifFlag, RunConfig
 from synjax.runner.sizes import MAX_STEPS
@@ -53,16 +63,30 @@ BUDGET = integer_in(1, MAX_STEPS, f"at most {MAX_STEPS:,} steps per seed (the ji
 
 
 @dataclasses.dataclass(frozen=True)
-class AgentConfig(GifFlag, RunConfig):
-    """What every JAX-environment agent has (DQN and the actor-critics alike).
+class BudgetFields:
+    """The budget of every RL experiment (the JAX-environment agents and the host loop).
+
+    Attributes:
+      total_timesteps: environment steps (agent actions) per seed (see each algorithm for how the budget is
+        rounded).
+      num_envs: parallel environments per seed.
+    """
+
+    total_timesteps: Annotated[int, at_least(1), BUDGET] = 100_000
+    num_envs: Annotated[int, at_least(1)] = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig(BudgetFields, GifFlag, RunConfig):
+    """What every JAX-environment agent has (DQN and the actor-critics alike), besides the budget
+    (:class:`BudgetFields`).
 
     Attributes:
       env: environment id (``synjax.envs.registry.env_ids()``).
       env_params: environment params to change, ``"name=value,..."`` (e.g. ``"noise=true"`` for ShowerEnv).
-      total_timesteps: environment steps per seed (see each algorithm for how the budget is rounded).
-      num_envs: parallel environments per seed.
-      network: the policy network: ``"mlp"`` (feedforward) or ``"gru"`` (recurrent: its state is carried
-        across steps and reset where an episode ends); each algorithm lists what it serves in ``networks``.
+      network: the network: ``"mlp"`` (feedforward), ``"gru"`` (recurrent: its state is carried across steps
+        and reset where an episode ends), ``"cnn"`` (image observations: the MinAtar CNN) or ``"snn"``
+        (spiking, :class:`SpikingFields`); each algorithm lists what it serves in ``networks``.
       eval_episodes: episodes per evaluation, on fresh environments.
     """
 
@@ -70,8 +94,6 @@ class AgentConfig(GifFlag, RunConfig):
 
     env: str = "CartPole-v1"
     env_params: str = ""
-    total_timesteps: Annotated[int, at_least(1), BUDGET] = 100_000
-    num_envs: Annotated[int, at_least(1)] = 8
     network: str = "mlp"
     eval_episodes: Annotated[int, at_least(1)] = 10
 
@@ -98,9 +120,29 @@ class AgentConfig(GifFlag, RunConfig):
         return shape if len(shape) == 3 and min(shape[:2]) >= 3 else None
 
 
-class RolloutBudget:
-    """Budget arithmetic of on-policy configs with ``total_timesteps``, ``num_envs`` and ``num_steps`` fields
-    (per seed), shared by the JAX-environment agents and the host loop."""
+@dataclasses.dataclass(frozen=True)
+class RolloutFields:
+    """What an on-policy loop learns with, and its budget arithmetic (per seed): shared by the JAX-environment
+    loop (:class:`RolloutConfig`) and the host loop (:class:`synjax.host.config.HostConfig`), which also have
+    ``total_timesteps`` and ``num_envs`` (:class:`BudgetFields`).
+
+    Attributes:
+      num_steps: rollout length per environment per update (SB3 ``n_steps``); training runs ``ceil(total /
+        (num_envs * num_steps))`` updates (SB3 semantics: the last rollout is completed).
+      lr: learning rate (sweepable).
+      anneal_lr: decay the learning rate linearly to 0 over the updates.
+      gamma: discount (sweepable).
+      gae_lambda: the lambda of the returns (GAE for the actor-critics, Q(lambda) for PQN); 1.0 gives n-step
+        returns (sweepable).
+      max_grad_norm: global gradient-norm clip (sweepable).
+    """
+
+    num_steps: Annotated[int, at_least(1)] = 32
+    lr: Annotated[Floats, above(0.0)] = 3e-4
+    anneal_lr: bool = False
+    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
+    gae_lambda: Annotated[Floats, in_range(0.0, 1.0)] = 0.95
+    max_grad_norm: Annotated[Floats, above(0.0)] = 0.5
 
     @property
     def batch_size(self) -> int:
@@ -116,6 +158,36 @@ class RolloutBudget:
     def env_steps(self) -> int:
         """Environment steps one seed actually takes: ``num_updates * batch_size``."""
         return self.num_updates * self.batch_size
+
+
+def check_minibatches(config: Any, whole_sequences: bool = False) -> None:
+    """Refuse a ``num_minibatches`` that does not divide the batch ``num_envs * num_steps``, or, where a
+    minibatch is a group of whole environment sequences (a stateful network), ``num_envs``."""
+    b = config.batch_size
+    require(config.num_minibatches >= 1 and b % config.num_minibatches == 0, "num_minibatches",
+            config.num_minibatches, f"a divisor of num_envs * num_steps = {config.num_envs} * {config.num_steps} = "
+            f"{b}")  # fmt: skip
+    if whole_sequences:
+        require(config.num_envs % config.num_minibatches == 0, "num_minibatches", config.num_minibatches,
+                f"a divisor of num_envs = {config.num_envs} (network {config.network!r} trains on whole "
+                "environment sequences)")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorCriticLossFields:
+    """The actor-critic loss settings shared by PPO, A2C and the host loop.
+
+    Attributes:
+      ent_coef: entropy bonus weight (sweepable).
+      vf_coef: value loss weight (sweepable).
+      norm_adv: standardize advantages (per minibatch; A2C: per rollout).
+      log_std_init: initial log std of the Gaussian head (sweepable).
+    """
+
+    ent_coef: Annotated[Floats, at_least(0.0)] = 0.0
+    vf_coef: Annotated[Floats, at_least(0.0)] = 0.5
+    norm_adv: bool = True
+    log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,13 +228,9 @@ class SpikingFields:
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.network == "snn":
-            return
-        for field in dataclasses.fields(SpikingFields):  # a flag that would change nothing is refused
-            value = getattr(self, field.name)
-            require(value == field.default, field.name, value,
-                    f"left at its default ({field.default!r}) with network {self.network!r}: the snn_* settings "
-                    "only mean something with --network snn")  # fmt: skip
+        if self.network != "snn":  # a flag that would change nothing is refused
+            require_defaults(self, SpikingFields, f"with network {self.network!r}: the snn_* settings only mean "
+                             "something with --network snn")  # fmt: skip
 
     def check_spiking_layers(self, layers: int) -> None:
         """Refuse a time mode this algorithm cannot train and a ``T`` below the floor of ``layers`` spiking
@@ -211,21 +279,12 @@ class SpikingConfig(SpikingFields, AgentConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class RolloutConfig(SpikingConfig, RolloutBudget):
-    """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these. Each
-    algorithm's config adds ``policy_network(obs_dim, action_dim, continuous, rngs)``, the network it trains (an
-    NNX module keeping :mod:`synjax.agents.policy`'s contract).
+class RolloutConfig(RolloutFields, SpikingConfig):
+    """What the on-policy loop (:mod:`synjax.agents.on_policy`) reads: PPO, A2C and PQN share these (the
+    learning settings on :class:`RolloutFields`). Each algorithm's config adds ``policy_network(obs_dim,
+    action_dim, continuous, rngs)``, the network it trains (a :class:`~synjax.agents.policy.PolicyNetwork`).
 
     Attributes:
-      total_timesteps: environment steps per seed; training runs ``ceil(total / (num_envs * num_steps))``
-        updates (SB3 semantics: the last rollout is completed).
-      num_steps: rollout length per environment per update (SB3 ``n_steps``).
-      lr: learning rate (sweepable).
-      anneal_lr: decay the learning rate linearly to 0 over the updates.
-      gamma: discount (sweepable).
-      gae_lambda: the lambda of the returns (GAE for the actor-critics, Q(lambda) for PQN); 1.0 gives n-step
-        returns (sweepable).
-      max_grad_norm: global gradient-norm clip (sweepable).
       norm_obs: running observation normalization inside the network (saved with its parameters).
       norm_reward: scale rewards by the running std of the discounted return (SB3 VecNormalize).
       reward_scale: multiply rewards by this before learning (purejaxql's ``REW_SCALE``; episode returns are
@@ -234,14 +293,6 @@ class RolloutConfig(SpikingConfig, RolloutBudget):
       eval_every: evaluate the deterministic policy every this many updates (and after the last one).
     """
 
-    total_timesteps: Annotated[int, at_least(1)] = 100_000
-    num_envs: Annotated[int, at_least(1)] = 8
-    num_steps: Annotated[int, at_least(1)] = 32
-    lr: Annotated[Floats, above(0.0)] = 3e-4
-    anneal_lr: bool = False
-    gamma: Annotated[Floats, in_range(0.0, 1.0)] = 0.99
-    gae_lambda: Annotated[Floats, in_range(0.0, 1.0)] = 0.95
-    max_grad_norm: Annotated[Floats, above(0.0)] = 0.5
     norm_obs: bool = False
     norm_reward: bool = False
     reward_scale: Annotated[float, above(0.0)] = 1.0
@@ -250,29 +301,21 @@ class RolloutConfig(SpikingConfig, RolloutBudget):
 
 
 @dataclasses.dataclass(frozen=True)
-class ActorCriticConfig(RolloutConfig):
-    """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist; the loop's own are on
-    :class:`RolloutConfig`).
+class ActorCriticConfig(ActorCriticLossFields, RolloutConfig):
+    """Settings PPO and A2C share (names follow Stable-Baselines3 where they exist; the loss's on
+    :class:`ActorCriticLossFields`, the loop's on :class:`RolloutConfig`).
 
     Attributes:
-      ent_coef: entropy bonus weight (sweepable).
-      vf_coef: value loss weight (sweepable).
-      norm_adv: standardize advantages (per minibatch).
       activation: ``"tanh"`` or ``"relu"``.
       shared_torso: one torso for actor and critic instead of two.
       action_head: ``"auto"`` (from the action space), ``"discrete"`` or ``"gaussian"`` (must match it).
-      log_std_init: initial log std of the Gaussian head (sweepable).
     """
 
     networks: ClassVar[tuple[str, ...]] = tuple(ACTOR_CRITICS)
 
-    ent_coef: Annotated[Floats, at_least(0.0)] = 0.0
-    vf_coef: Annotated[Floats, at_least(0.0)] = 0.5
-    norm_adv: bool = True
     activation: Annotated[str, one_of(*ACTIVATIONS)] = "tanh"
     shared_torso: bool = False
     action_head: Annotated[str, one_of(*ACTION_HEADS)] = "auto"
-    log_std_init: Annotated[Floats, finite("a finite float")] = 0.0
 
     def policy_network(self, obs_dim: int, action_dim: int, continuous: bool, rngs: Any) -> Any:
         return ACTOR_CRITICS[self.network](obs_dim, action_dim, continuous, self, rngs)

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.config import ActorCriticConfig
+from synjax.agents.config import ActorCriticConfig, check_minibatches
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.rollout import Batch, minibatches
-from synjax.checks import above, at_least, require
+from synjax.checks import above, at_least
 from synjax.presets import per_game
 from synjax.runner.sweep import Floats
 
@@ -28,14 +28,14 @@ METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_frac")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(ActorCriticConfig):
-    """PPO settings (the shared ones are documented on :class:`ActorCriticConfig`).
+class PPOFields:
+    """PPO's own settings (the JAX loop's :class:`PPOConfig` and the host loop's ``--algo ppo``).
 
     Attributes:
       update_epochs: passes over each rollout (SB3 ``n_epochs``).
       num_minibatches: minibatches per pass; must divide ``num_envs * num_steps`` (SB3 ``batch_size`` =
-        ``num_envs * num_steps / num_minibatches``); with a stateful network (gru, or snn in carried mode) a minibatch is a group of
-        whole environment sequences, so it must divide ``num_envs``.
+        ``num_envs * num_steps / num_minibatches``); with a stateful network (gru, or snn in carried mode) a
+        minibatch is a group of whole environment sequences, so it must divide ``num_envs``.
       clip_eps: ratio clip range (sweepable).
       anneal_clip: decay ``clip_eps`` linearly to 0 over the updates (rl-zoo ``lin_0.2``).
       vf_clip: clip range of the value update around the old value; 0 turns value clipping off (sweepable).
@@ -47,19 +47,14 @@ class PPOConfig(ActorCriticConfig):
     anneal_clip: bool = False
     vf_clip: Annotated[Floats, at_least(0.0, "a float >= 0 (0 = no value clipping)")] = 0.0
 
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(PPOFields, ActorCriticConfig):
+    """PPO settings: its own on :class:`PPOFields`, the shared ones on :class:`ActorCriticConfig`."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        b = self.batch_size
-        require(
-            self.num_minibatches >= 1 and b % self.num_minibatches == 0,
-            "num_minibatches",
-            self.num_minibatches,
-            f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {b}",
-        )
-        if self.stateful:
-            require(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
-                    f"a divisor of num_envs = {self.num_envs} (network {self.network!r} trains on whole "
-                    "environment sequences)")  # fmt: skip
+        check_minibatches(self, whole_sequences=self.stateful)
 
 
 def ppo_loss(

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.config import RolloutConfig, make_env
+from synjax.agents.config import RolloutConfig, check_minibatches, make_env
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.q_networks import Q_NETWORKS, EpsilonGreedyQ
@@ -81,9 +81,7 @@ class PQNConfig(RolloutConfig):
         space = env.action_space(env_params)
         require(hasattr(space, "n"), "env", self.env,
                 f"an environment with a discrete action space for PQN ({self.env} has {type(space).__name__})")  # fmt: skip
-        b = self.batch_size
-        require(self.num_minibatches >= 1 and b % self.num_minibatches == 0, "num_minibatches",
-                self.num_minibatches, f"a divisor of num_envs * num_steps = {self.num_envs} * {self.num_steps} = {b}")  # fmt: skip
+        check_minibatches(self)
         require(not (self.norm_reward and self.reward_scale != 1.0), "reward_scale", self.reward_scale,
                 "1.0 with --norm-reward (the running-std scaling replaces it)")  # fmt: skip
 
