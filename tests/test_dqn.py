@@ -109,7 +109,7 @@ def test_collected_termination_is_flagged_with_its_true_final_observation():
 def test_epsilon_schedule_is_linear_then_flat():
     c = DQNConfig(total_timesteps=1000, eval_every=100, exploration_fraction=0.5, exploration_initial_eps=1.0,
                   exploration_final_eps=0.1)  # fmt: skip
-    eps = dqn.epsilon_at(c, jnp.array([0, 250, 500, 900]))
+    eps = c.epsilon_at(jnp.array([0, 250, 500, 900]))
     np.testing.assert_allclose(eps, [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
 
 

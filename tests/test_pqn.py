@@ -112,8 +112,9 @@ def test_bad_settings_are_refused_naming_the_field(change, message):
 
 @pytest.mark.parametrize("network", ["cnn", "snn"])
 def test_minatar_trains_with_the_cnn_and_its_spiking_twin(network):
-    config = dataclasses.replace(SMALL, env="Breakout-MinAtar", network=network, hidden=(16,), snn_time_steps=3,
-                                 reward_scale=1.0)  # fmt: skip
+    spiking = {"snn_time_steps": 3} if network == "snn" else {}
+    config = dataclasses.replace(SMALL, env="Breakout-MinAtar", network=network, hidden=(16,), reward_scale=1.0,
+                                 **spiking)  # fmt: skip
     out = run_seeds(pqn.make_train(config), 1).output
     assert np.isfinite(out.final["eval_return"]).all()
     if network == "snn":  # a LIF map of 16 3x3 convolutions of the 10x10x4 frame, then 16 LIF units

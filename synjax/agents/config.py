@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, ClassVar
 
+import jax
+import jax.numpy as jnp
+
 from synjax.agents.actor_critics import ACTOR_CRITICS
 from synjax.agents.networks import ACTIVATIONS, action_spec, obs_encoder
 from synjax.agents.spiking import DECODERS, ENCODERS, MINATAR_CONVS, SPIKING_KINDS, TIME_MODES, min_time_steps
@@ -171,6 +174,30 @@ def check_minibatches(config: Any, whole_sequences: bool = False) -> None:
         require(config.num_envs % config.num_minibatches == 0, "num_minibatches", config.num_minibatches,
                 f"a divisor of num_envs = {config.num_envs} (network {config.network!r} trains on whole "
                 "environment sequences)")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorationFields:
+    """Epsilon-greedy exploration of the value-based agents (DQN, PQN): Stable-Baselines3's linear schedule.
+
+    Attributes:
+      exploration_fraction: share of ``total_timesteps`` over which epsilon falls linearly, in (0, 1]
+        (sweepable).
+      exploration_initial_eps: epsilon at the start, in [0, 1] (sweepable).
+      exploration_final_eps: epsilon after the fall, in [0, 1] (sweepable).
+    """
+
+    exploration_fraction: Annotated[Floats, in_range(0.0, 1.0, low_open=True)] = 0.1
+    exploration_initial_eps: Annotated[Floats, in_range(0.0, 1.0)] = 1.0
+    exploration_final_eps: Annotated[Floats, in_range(0.0, 1.0)] = 0.05
+
+    def epsilon_at(self, steps: Any) -> jax.Array:
+        """Epsilon after ``steps`` environment steps (transitions) of one seed, any shape: ``initial -> final``
+        linearly over the first ``exploration_fraction * total_timesteps``, then flat; float32."""
+        span = self.exploration_fraction * self.total_timesteps
+        frac = jnp.minimum(1.0, jnp.asarray(steps, jnp.float32) / span)
+        start, end = self.exploration_initial_eps, self.exploration_final_eps
+        return jnp.asarray(start + frac * (end - start), jnp.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,20 +51,6 @@ from synjax.trainer import Trainer, TrainOutput
 # ---------------------------------------------------------------------------------- the pieces (pure, tested)
 
 
-def epsilon_at(config: DQNConfig, timesteps: jax.Array) -> jax.Array:
-    """SB3's linear schedule: ``initial -> final`` over the first ``exploration_fraction * total_timesteps``.
-
-    Args:
-      timesteps: transitions collected so far (any shape).
-    Returns:
-      float32 epsilon, same shape.
-    """
-    span = config.exploration_fraction * config.total_timesteps
-    frac = jnp.minimum(1.0, jnp.asarray(timesteps, jnp.float32) / span)
-    start, end = config.exploration_initial_eps, config.exploration_final_eps
-    return jnp.asarray(start + frac * (end - start), jnp.float32)
-
-
 def make_optimizer(config: DQNConfig) -> optax.GradientTransformation:
     """Global-norm clipping (off when ``max_grad_norm`` is 0) then Adam (SB3's DQN optimizer; torch's Adam eps
     1e-8 is optax's default), with the learning rate optionally falling linearly to 0 (``anneal_lr``).
@@ -256,7 +242,7 @@ def make_train(config: DQNConfig) -> Trainer:
         key, r = chunk_randomness(s.key, freq, n, config.gradient_steps, config.batch_size)
         t = before + jnp.arange(freq) * n  # transitions collected before each vector step
         # SB3: uniformly random actions until learning_starts, then epsilon-greedy
-        eps = jnp.where(t < config.learning_starts, 1.0, epsilon_at(config, t))
+        eps = jnp.where(t < config.learning_starts, 1.0, config.epsilon_at(t))
         random_action = (r.action_bits % jnp.uint32(num_actions)).astype(jnp.int32)
         xs = (eps, r.explore_u, random_action, r.env_keys)
         s, _ = jax.lax.scan(env_step, s.replace(key=key), xs)
@@ -285,7 +271,7 @@ def make_train(config: DQNConfig) -> Trainer:
             "eval_return": greedy_return(s.params, eval_key),
             "train_return": s.episodes.mean_return(),
             "loss": s.loss_sum / s.loss_count,
-            "epsilon": epsilon_at(config, (e + 1) * config.eval_every),
+            "epsilon": config.epsilon_at((e + 1) * config.eval_every),
         }
         s = s.replace(
             key=key, episodes=s.episodes.drain(), loss_sum=jnp.float32(0.0), loss_count=jnp.int32(0)
@@ -314,7 +300,7 @@ def make_train(config: DQNConfig) -> Trainer:
             "eval_return": greedy_return(params, eval_key),
             "train_return": jnp.float32(jnp.nan),
             "loss": jnp.float32(jnp.nan),
-            "epsilon": epsilon_at(config, 0),
+            "epsilon": config.epsilon_at(0),
         }
         return s, {k: jnp.asarray(v, jnp.float32) for k, v in start.items()}
 

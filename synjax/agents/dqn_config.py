@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, ClassVar
 
-from synjax.agents.config import SpikingConfig, make_env
+from synjax.agents.config import ExplorationFields, SpikingConfig, make_env
 from synjax.agents.networks import obs_encoder
 from synjax.checks import above, at_least, each, in_range, one_of, require
 from synjax.runner.sweep import Floats
@@ -14,8 +14,9 @@ LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig(SpikingConfig):
-    """DQN settings; names and defaults are Stable-Baselines3's DQN (the ``notebook`` preset's base).
+class DQNConfig(ExplorationFields, SpikingConfig):
+    """DQN settings; names and defaults are Stable-Baselines3's DQN (the ``notebook`` preset's base); epsilon's
+    schedule on :class:`synjax.agents.config.ExplorationFields`.
 
     Fields typed ``Floats`` may be swept: ``--lr 1e-4,3e-4`` trains every value x every seed in one jit.
 
@@ -35,10 +36,6 @@ class DQNConfig(SpikingConfig):
       train_freq: vector-environment steps between training phases.
       gradient_steps: gradient steps per training phase.
       target_update_interval: transitions between target updates.
-      exploration_fraction: share of ``total_timesteps`` over which epsilon falls linearly, in (0, 1]
-        (sweepable).
-      exploration_initial_eps: epsilon at the start, in [0, 1] (sweepable).
-      exploration_final_eps: epsilon after the fall, in [0, 1] (sweepable).
       max_grad_norm: global gradient-norm clip; 0 turns clipping off (sweepable).
       loss: ``"huber"`` (SB3's smooth L1 with threshold ``huber_delta``) or ``"mse"`` (squared TD error, as
         CleanRL and PureJaxRL).
@@ -70,9 +67,6 @@ class DQNConfig(SpikingConfig):
     train_freq: Annotated[int, at_least(1)] = 4
     gradient_steps: Annotated[int, at_least(1)] = 1
     target_update_interval: Annotated[int, at_least(1)] = 10_000
-    exploration_fraction: Annotated[Floats, in_range(0.0, 1.0, low_open=True)] = 0.1
-    exploration_initial_eps: Annotated[Floats, in_range(0.0, 1.0)] = 1.0
-    exploration_final_eps: Annotated[Floats, in_range(0.0, 1.0)] = 0.05
     max_grad_norm: Annotated[Floats, at_least(0.0, "a float >= 0 (0 = no clipping)")] = 10.0
     loss: Annotated[str, one_of(*LOSSES)] = "huber"
     huber_delta: Annotated[Floats, above(0.0)] = 1.0

@@ -27,12 +27,12 @@ import jax.numpy as jnp
 import optax
 
 from synjax.agents import losses
-from synjax.agents.config import RolloutConfig, check_minibatches, make_env
+from synjax.agents.config import ExplorationFields, RolloutConfig, check_minibatches, make_env
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
 from synjax.agents.q_networks import Q_NETWORKS, EpsilonGreedyQ
 from synjax.agents.rollout import Batch, minibatches
-from synjax.checks import at_least, in_range, require
+from synjax.checks import at_least, require
 from synjax.presets import per_game
 from synjax.runner.sweep import Floats
 
@@ -40,16 +40,14 @@ METRICS = ("td_loss", "q_mean", "epsilon")
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig(RolloutConfig):
+class PQNConfig(ExplorationFields, RolloutConfig):
     """PQN settings (the loop's own are documented on :class:`synjax.agents.config.RolloutConfig`;
-    ``gae_lambda`` is the lambda of the Q(lambda) returns).
+    ``gae_lambda`` is the lambda of the Q(lambda) returns; epsilon's schedule on
+    :class:`synjax.agents.config.ExplorationFields`).
 
     Attributes:
       update_epochs: passes over each rollout.
       num_minibatches: minibatches per pass; must divide ``num_envs * num_steps``.
-      exploration_fraction: share of ``total_timesteps`` over which epsilon falls linearly, in (0, 1].
-      exploration_initial_eps: epsilon at the start, in [0, 1].
-      exploration_final_eps: epsilon after the fall, in [0, 1].
       layer_norm: LayerNorm before each hidden ReLU of the MLP Q-network (PQN's stabilizer; ``mlp`` only).
     """
 
@@ -58,9 +56,9 @@ class PQNConfig(RolloutConfig):
     snn_time_modes: ClassVar[tuple[str, ...]] = ("inner",)
 
     num_seeds: int = 16
-    total_timesteps: Annotated[int, at_least(1)] = 500_000
-    num_envs: Annotated[int, at_least(1)] = 32
-    num_steps: Annotated[int, at_least(1)] = 64
+    total_timesteps: int = 500_000
+    num_envs: int = 32
+    num_steps: int = 64
     lr: Floats = 1e-4
     anneal_lr: bool = True
     max_grad_norm: Floats = 10.0
@@ -69,9 +67,7 @@ class PQNConfig(RolloutConfig):
     eval_every: int = 25
     update_epochs: Annotated[int, at_least(1)] = 4
     num_minibatches: int = 16
-    exploration_fraction: Annotated[float, in_range(0.0, 1.0, low_open=True)] = 0.2
-    exploration_initial_eps: Annotated[float, in_range(0.0, 1.0)] = 1.0
-    exploration_final_eps: Annotated[float, in_range(0.0, 1.0)] = 0.05
+    exploration_fraction: Floats = 0.2
     layer_norm: bool = True
 
     def __post_init__(self) -> None:
@@ -88,12 +84,6 @@ class PQNConfig(RolloutConfig):
     def policy_network(self, obs_dim: int, action_dim: int, continuous: bool, rngs: Any) -> EpsilonGreedyQ:
         return EpsilonGreedyQ(Q_NETWORKS[self.network](obs_dim, action_dim, self, rngs))
 
-    def epsilon_at(self, steps: jax.Array) -> jax.Array:
-        """Epsilon after ``steps`` environment steps of one seed (linear fall, then flat)."""
-        span = self.exploration_fraction * self.total_timesteps
-        frac = jnp.minimum(1.0, jnp.asarray(steps, jnp.float32) / span)
-        start, end = self.exploration_initial_eps, self.exploration_final_eps
-        return jnp.asarray(start + frac * (end - start), jnp.float32)
 
 
 def pqn_loss(apply: PolicyApply, params: Any, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:

@@ -19,8 +19,8 @@ from synjax.agents.ppo import PPOFields
 from synjax.agents.spiking import NATURE_CONVS
 from synjax.checks import at_least, one_of, require, require_defaults
 from synjax.runner import sweep
-from synjax.runner.sweep import Floats
 from synjax.runner.config import GifFlag, RunConfig
+from synjax.runner.sweep import Floats
 
 ALGOS = {a.name: a for a in (ppo.ALGORITHM, a2c.ALGORITHM)}
 
