@@ -10,6 +10,7 @@ refused with the difference named.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,31 @@ MAY_DIFFER = frozenset(
 #: Config fields a resumed JAX-environment run may change: bookkeeping only (its budget sets the whole state).
 MAY_DIFFER_JAX = frozenset({"out", "overwrite", "progress", "resume", "checkpoint_every", "distributed", "coordinator",
                             "num_processes", "process_id", "coordinator_timeout", "log"})  # fmt: skip
+
+
+class BackgroundWriter:
+    """Writes checkpoints on one background thread while training goes on: :meth:`submit` hands it a state
+    already copied to the host; the next submit, :meth:`wait` or :meth:`close` raises a failed write.
+    ``enabled=False`` (processes other than 0 of a distributed run) writes nothing."""
+
+    def __init__(self, enabled: bool = True):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._pending: list[concurrent.futures.Future] = []
+        self.enabled = enabled
+
+    def submit(self, folder: Path, config: dict[str, Any], state: dict[str, Any]) -> None:
+        self.wait()
+        if self.enabled:
+            self._pending.append(self._pool.submit(save, folder, config, state))
+
+    def wait(self) -> None:
+        """Until every submitted checkpoint is on disk."""
+        while self._pending:
+            self._pending.pop().result()
+
+    def close(self) -> None:
+        self.wait()
+        self._pool.shutdown()
 
 
 def save(folder: str | os.PathLike, config: dict[str, Any], state: dict[str, Any]) -> Path:

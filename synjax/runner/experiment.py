@@ -18,7 +18,6 @@ Every experiment builds ``make_train(config) -> Trainer`` (``init``, ``step``, `
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import math
@@ -184,8 +183,8 @@ def run_experiment(
 
     Args:
       experiment: name used for the folder, the summary and the checkpoint.
-      config: the experiment's config (a :class:`RunConfig` subclass; :data:`synjax.runner.sweep.Floats` fields with
-        several values make a sweep).
+      config: the experiment's config (a :class:`RunConfig` subclass; :data:`synjax.runner.sweep.Floats` fields
+        with several values make a sweep).
       make_train: ``config -> Trainer``; called inside the trace with the swept fields as tracers.
       progress_total: the largest ``done`` value that the steps report to :func:`synjax.runner.progress.report`.
       progress_unit_metric: name of the value shown on the progress bar.
@@ -199,126 +198,168 @@ def run_experiment(
     Raises:
       Interrupted: a SIGTERM or Ctrl-C stopped the run; its checkpoint is saved.
     """
+    out = _start(experiment, config)
+    raw, one_run = distributed.together(lambda: _prepare(experiment, config, make_train, out, progress_total))
+    runs = Runs(config, make_train, one_run)
+    saved_config = {"experiment": experiment, **results.config_dict(config), "versions": results.versions()}
+    run = _initial(runs, raw, config)
+    sink, stream = _open_log(config, out, experiment, saved_config, runs, raw, run.done)
+    with log_sinks.closed_on_error(sink):
+        _train_chunks(run, runs, config, out, saved_config, stream, experiment, progress_total, progress_unit_metric)
+        output = _finish(run, runs, stream)
+    result = SweepRun(output=output, compile_time_s=run.compile_s, wall_time_s=run.wall_s,
+                      checkpoint_time_s=run.checkpoint_s)  # fmt: skip
+    if jax.process_index() != 0:
+        return None, result
+    path = _write(out, experiment, config, runs, result, steps_per_seed, extra_summary, extra_files, sink, stream)
+    return path, result
+
+
+def _start(experiment: str, config: RunConfig) -> Path:
+    """Start JAX's distributed runtime (``--distributed``) and name the results folder, the same on every
+    process."""
     if config.distributed:
         distributed.initialize(config.coordinator, config.num_processes, config.process_id,
                                config.coordinator_timeout)  # fmt: skip
     stamp = distributed.from_process_0(int(time.time()))  # one folder name for every process
-    out = Path(config.out or config.resume or default_out(experiment, stamp))
+    return Path(config.out or config.resume or default_out(experiment, stamp))
 
-    def prepare() -> tuple[dict[str, Any] | None, Trainer]:
-        raw = _resume_state(experiment, config) if config.resume else None
-        if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
-            results.check_out_dir(out, config.overwrite)  # fail before training, not after
-        names, points = sweep.grid(config)
-        try:
-            one_run = make_train(sweep.at(config, **dict(zip(names, points[0]))))  # the first point, concrete
-        except (MemoryError, OverflowError) as e:  # a budget so large that even the set-up cannot hold it
-            raise ValueError(f"the config is too large to set up ({type(e).__name__}: {e}); lower the budget "
-                             "or the sizes") from None  # fmt: skip
-        runs_text = f"--num-seeds {config.num_seeds}" + (f" x {len(points)} swept points" if names else "")
-        sizes.check_fits(one_run, len(points) * config.num_seeds, len(jax.devices()), progress_total, runs_text)
-        return raw, one_run
 
-    raw, one_run = distributed.together(prepare)
-    runs = Runs(config, make_train, one_run)
-    num_steps = runs.trainer.num_steps
-    length = chunk_length(num_steps, config.num_chunks)
-    saved_config = {"experiment": experiment, **results.config_dict(config), "versions": results.versions()}
+def _prepare(experiment, config, make_train, out, progress_total) -> tuple[dict[str, Any] | None, Trainer]:
+    """Everything that can fail before training: the checkpoint to resume (checked against the config), the
+    results folder, the first sweep point's trainer and whether the sweep fits in memory."""
+    raw = _resume_state(experiment, config) if config.resume else None
+    if jax.process_index() == 0 and (raw is None or out.resolve() != Path(config.resume).resolve()):
+        results.check_out_dir(out, config.overwrite)  # fail before training, not after
+    names, points = sweep.grid(config)
+    try:
+        one_run = make_train(sweep.at(config, **dict(zip(names, points[0]))))  # the first point, concrete
+    except (MemoryError, OverflowError) as e:  # a budget so large that even the set-up cannot hold it
+        raise ValueError(f"the config is too large to set up ({type(e).__name__}: {e}); lower the budget "
+                         "or the sizes") from None  # fmt: skip
+    runs_text = f"--num-seeds {config.num_seeds}" + (f" x {len(points)} swept points" if names else "")
+    sizes.check_fits(one_run, len(points) * config.num_seeds, len(jax.devices()), progress_total, runs_text)
+    return raw, one_run
 
+
+@dataclasses.dataclass
+class _Progress:
+    """A run in progress: the sharded training state, the metrics gathered on the host, steps done, seconds."""
+
+    states: Any
+    history: list[Any]
+    done: int
+    compile_s: float
+    wall_s: float
+    checkpoint_s: float = 0.0
+
+
+def _initial(runs: Runs, raw: dict[str, Any] | None, config: RunConfig) -> _Progress:
+    """The state to train from: ``jit(vmap(init))`` of every run, or the checkpoint ``raw`` of ``--resume``."""
     t0 = time.perf_counter()
     if raw is None:
         init = runs.init_fn().lower(runs.keys, runs.hps).compile()
-        compile_s, wall_s = time.perf_counter() - t0, 0.0
+        compile_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         states = init(runs.keys, runs.hps)
         jax.block_until_ready(states)
-        wall_s += time.perf_counter() - t1
-        done, history = 0, []
-    else:
-        template = jax.eval_shape(runs.init_fn(), runs.keys, runs.hps)
-        template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, *x.shape[1:]), x.dtype), template)
-        states = to_device(checkpoint.tree_from_arrays(template, raw["train_state"], config.resume), runs.sharding,
-                            runs.padded)  # fmt: skip
-        done = int(raw["done"])
-        m1 = jax.eval_shape(runs.chunk_fn(1), states, runs.hps, 0)[1]
-        m_template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, done, *x.shape[2:]), x.dtype), m1)
-        history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
-        compile_s, wall_s = float(raw["compile_time_s"]), float(raw["wall_time_s"])
-    sink, stream = None, None
-    if config.log != "none":
-        if jax.process_index() == 0:
-            run_names = log_sinks.run_names(config.num_seeds, runs.names, runs.points)
-            sink = log_sinks.open_sink(config.log, out, experiment, saved_config, run_names, raw is not None)
-        stream = log_sinks.PointStream(runs, sink, done)
+        return _Progress(states, [], 0, compile_s, time.perf_counter() - t1)
+    template = jax.eval_shape(runs.init_fn(), runs.keys, runs.hps)
+    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, *x.shape[1:]), x.dtype), template)
+    states = to_device(checkpoint.tree_from_arrays(template, raw["train_state"], config.resume), runs.sharding,
+                       runs.padded)  # fmt: skip
+    done = int(raw["done"])
+    m1 = jax.eval_shape(runs.chunk_fn(1), states, runs.hps, 0)[1]
+    m_template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((runs.num_runs, done, *x.shape[2:]), x.dtype), m1)
+    history = [checkpoint.tree_from_arrays(m_template, raw["metrics"], config.resume)] if done else []
+    return _Progress(states, history, done, float(raw["compile_time_s"]), float(raw["wall_time_s"]))
 
-    saving = [0.0]  # seconds the training loop spent on checkpoints
-    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # serializes and writes while training goes on
-    pending: list[concurrent.futures.Future] = []
 
-    def save(folder: Path, wait: bool = False) -> None:
-        """Copy the state off the devices now (the next chunk reuses its buffers), write it in the background;
-        ``wait``: until it is on disk. A failed write raises here, at the next save or at the end."""
+def _open_log(config, out, experiment, saved_config, runs, raw, done):
+    """``--log``: the sink (process 0) and the stream that hands it each chunk's final points; ``(None, None)``
+    without one."""
+    if config.log == "none":
+        return None, None
+    sink = None
+    if jax.process_index() == 0:
+        run_names = log_sinks.run_names(config.num_seeds, runs.names, runs.points)
+        sink = log_sinks.open_sink(config.log, out, experiment, saved_config, run_names, raw is not None)
+    return sink, log_sinks.PointStream(runs, sink, done)
+
+
+def _checkpoint_state(run: _Progress, runs: Runs, num_steps: int) -> dict[str, Any]:
+    """What a checkpoint holds, copied off the devices now (the next chunk reuses their buffers)."""
+    if len(run.history) > 1:  # joined once here, so a run of many checkpoints does not re-join every chunk
+        run.history[:] = [concat(run.history)]
+    return {
+        "done": run.done, "num_steps": num_steps, "wall_time_s": run.wall_s, "compile_time_s": run.compile_s,
+        "train_state": checkpoint.arrays_to_tree(to_host(run.states, runs.num_runs)),
+        "metrics": checkpoint.arrays_to_tree(run.history[0]) if run.history else {},
+    }  # fmt: skip
+
+
+def _train_chunks(run, runs, config, out, saved_config, stream, experiment, progress_total, metric) -> None:
+    """The training steps in jitted chunks (each length compiled once), with a progress bar; a checkpoint every
+    ``checkpoint_every`` chunks, written in the background; a SIGTERM or Ctrl-C (to any process) saves one and
+    raises :class:`Interrupted`."""
+    num_steps = runs.trainer.num_steps
+    length = chunk_length(num_steps, config.num_chunks)
+    writer = checkpoint.BackgroundWriter(enabled=jax.process_index() == 0)
+
+    def save(wait: bool = False) -> None:
         t = time.perf_counter()
-        if len(history) > 1:  # joined once here, so a run of many checkpoints does not re-join every chunk
-            history[:] = [concat(history)]
-        state = {
-            "done": done, "num_steps": num_steps, "wall_time_s": wall_s, "compile_time_s": compile_s,
-            "train_state": checkpoint.arrays_to_tree(to_host(states, runs.num_runs)),
-            "metrics": checkpoint.arrays_to_tree(history[0]) if history else {},
-        }  # fmt: skip
-        while pending:
-            pending.pop().result()
-        if jax.process_index() == 0:
-            pending.append(writer.submit(checkpoint.save, folder, saved_config, state))
+        writer.submit(out, saved_config, _checkpoint_state(run, runs, num_steps))
         if wait:
-            while pending:
-                pending.pop().result()
-        saving[0] += time.perf_counter() - t
+            writer.wait()
+        run.checkpoint_s += time.perf_counter() - t
 
     desc = f"{experiment} x{config.num_seeds} seeds" + (f", {len(runs.points)} points" if runs.names else "")
     if jax.process_count() > 1:
         desc += f" [process {jax.process_index()}/{jax.process_count()}]"
-    initial = progress_total * done // max(1, num_steps)
-    with ProgressBar(progress_total, desc=desc, metric=progress_unit_metric, enabled=config.progress,
-                     initial=initial), stop_requests() as stop, log_sinks.closed_on_error(sink):  # fmt: skip
+    initial = progress_total * run.done // max(1, num_steps)
+    with ProgressBar(progress_total, desc=desc, metric=metric, enabled=config.progress, initial=initial), \
+            stop_requests() as stop:  # fmt: skip
         chunk_index, compiled = 0, {}
-        while done < num_steps:
-            n = min(length, num_steps - done)
+        while run.done < num_steps:
+            n = min(length, num_steps - run.done)
             t1 = time.perf_counter()
             if n not in compiled:
-                compiled[n] = runs.chunk_fn(n).lower(states, runs.hps, jnp.int32(done)).compile()
-            fn = compiled[n]
+                compiled[n] = runs.chunk_fn(n).lower(run.states, runs.hps, jnp.int32(run.done)).compile()
             t2 = time.perf_counter()
-            states, metrics = fn(states, runs.hps, jnp.int32(done))
-            history.append(to_host(metrics, runs.num_runs))  # blocks until the chunk is done
+            run.states, metrics = compiled[n](run.states, runs.hps, jnp.int32(run.done))
+            run.history.append(to_host(metrics, runs.num_runs))  # blocks until the chunk is done
             t3 = time.perf_counter()
-            compile_s, wall_s, done = compile_s + t2 - t1, wall_s + t3 - t2, done + n
+            run.compile_s, run.wall_s, run.done = run.compile_s + t2 - t1, run.wall_s + t3 - t2, run.done + n
             chunk_index += 1
             if stream is not None:  # the rows that are final now, to TensorBoard / W&B
-                stream.after_chunk(states, history, done)
+                stream.after_chunk(run.states, run.history, run.done)
             signum = distributed.agree_any(stop["signum"] or 0)  # a signal to any process stops them all
             if signum:
-                save(out, wait=True)
-                writer.shutdown()
-                raise Interrupted(out, done, num_steps, signum)
-            due = config.checkpoint_every and chunk_index % config.checkpoint_every == 0
-            if due and done < num_steps:
-                save(out)
-        while pending:  # the last checkpoint is on disk before the results folder replaces it
-            pending.pop().result()
-        writer.shutdown()
-        t1 = time.perf_counter()
-        metrics = to_device(concat(history), runs.sharding, runs.padded)
-        finish = runs.finish_fn().lower(states, metrics, runs.hps).compile()
-        t2 = time.perf_counter()
-        output = finish(states, metrics, runs.hps)
-        output = to_host(output, runs.num_runs)
-        compile_s, wall_s = compile_s + t2 - t1, wall_s + time.perf_counter() - t2
-        if stream is not None:
-            stream.finish(output)
-    run = SweepRun(output=output, compile_time_s=compile_s, wall_time_s=wall_s, checkpoint_time_s=saving[0])
-    if jax.process_index() != 0:
-        return None, run
+                save(wait=True)
+                writer.close()
+                raise Interrupted(out, run.done, num_steps, signum)
+            if config.checkpoint_every and chunk_index % config.checkpoint_every == 0 and run.done < num_steps:
+                save()
+    writer.close()  # the last checkpoint is on disk before the results folder replaces it
+
+
+def _finish(run: _Progress, runs: Runs, stream) -> TrainOutput:
+    """``jit(vmap(finish))`` over the final states and every step's metrics, gathered on the host."""
+    t1 = time.perf_counter()
+    metrics = to_device(concat(run.history), runs.sharding, runs.padded)
+    finish = runs.finish_fn().lower(run.states, metrics, runs.hps).compile()
+    t2 = time.perf_counter()
+    output = to_host(finish(run.states, metrics, runs.hps), runs.num_runs)
+    run.compile_s, run.wall_s = run.compile_s + t2 - t1, run.wall_s + time.perf_counter() - t2
+    if stream is not None:
+        stream.finish(output)
+    return output
+
+
+def _write(out, experiment, config, runs, run: SweepRun, steps_per_seed, extra_summary, extra_files, sink,
+           stream) -> Path:  # fmt: skip
+    """The results folder (process 0): summary (per sweep point), curves, divergence, the experiment's files,
+    the log sink's folder."""
     o: TrainOutput = run.output
     steps = np.asarray(o.steps)[0]
     num_runs = runs.num_runs
@@ -327,7 +368,6 @@ def run_experiment(
     else:
         metrics, final = o.metrics, o.final
         extra = dict(extra_summary(o)) if extra_summary else {}
-
     split = {}
     if jax.process_count() > 1:
         split = {"distributed": {"num_processes": jax.process_count(),
@@ -347,15 +387,9 @@ def run_experiment(
         if sink is not None:  # closed, and its folder carried into the new results folder
             sink.move_into(stage)
 
-    path = results.write_run(
+    return results.write_run(
         out, experiment=experiment, config=config, steps=steps, metrics=metrics, final=final, params=o.params,
         wall_time_s=run.wall_time_s, compile_time_s=run.compile_time_s,
         total_steps=int(steps_per_seed(o)) if callable(steps_per_seed) else int(steps_per_seed) * num_runs,
         overwrite=True, extra={**extra, "checkpoint_time_s": run.checkpoint_time_s, **split}, extra_files=files,
     )  # fmt: skip
-    return path, run
-
-
-def tree_index(tree: Any, i: int) -> Any:
-    """Leaf-wise ``x[i]``: one seed out of a stacked pytree."""
-    return jax.tree.map(lambda x: x[i], tree)
