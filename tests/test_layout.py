@@ -1,4 +1,4 @@
-"""The package's structure: no import cycles between synjax modules, no module far over 400 lines."""
+"""The package's structure: no import cycles between synjax modules, no module over 450 lines."""
 
 import ast
 from pathlib import Path
@@ -50,4 +50,4 @@ def test_no_import_cycles():
 
 def test_modules_stay_small():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in ROOT.rglob("*.py")}
-    assert max(sizes.values()) <= 500, sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    assert max(sizes.values()) <= 450, sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
