@@ -8,12 +8,13 @@ advantages, evaluation and loss pieces are shared with PPO (:mod:`synjax.agents.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any
 
 import jax
 import optax
 
-from synjax.agents import losses
+from synjax.agents import losses, on_policy_experiment
 from synjax.agents.config import ActorCriticConfig
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
@@ -117,7 +118,7 @@ ALGORITHM = OnPolicyAlgorithm(
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
 A2C seed for a :class:`A2CConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
-run = ALGORITHM.run
+run = functools.partial(on_policy_experiment.run, ALGORITHM)
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 PRESETS = {

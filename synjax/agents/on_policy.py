@@ -131,12 +131,6 @@ class OnPolicyAlgorithm:
         ``env`` (with ``env_params``) and ``network`` (:data:`NetworkBuilder`) replace the config's own."""
         return make_train(self, config, env, env_params, network)
 
-    def run(self, config: Any):
-        """Train every seed (and every swept value) of ``config``; write the results folder; ``(path, SweepRun)``."""
-        from synjax.agents.on_policy_experiment import run
-
-        return run(self, config)
-
 
 def make_network(config: RolloutConfig, env: Any, env_params: Any, rngs: nnx.Rngs) -> PolicyNetwork:
     """The policy network that ``config`` trains on ``env`` (:meth:`RolloutConfig.policy_network`): the one

@@ -9,13 +9,14 @@ without the JAX-environment rollout (the Gymnasium host loop reuses them).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from synjax.agents import losses
+from synjax.agents import losses, on_policy_experiment
 from synjax.agents.config import ActorCriticConfig, check_minibatches
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
@@ -177,7 +178,7 @@ ALGORITHM = OnPolicyAlgorithm(
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
 PPO seed for a :class:`PPOConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
-run = ALGORITHM.run
+run = functools.partial(on_policy_experiment.run, ALGORITHM)
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 _SB3 = {  # Stable-Baselines3 PPO defaults, the notebook's settings

@@ -20,13 +20,14 @@ the loop's: the in-jit greedy evaluation, observation normalization, the energy 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from synjax.agents import losses
+from synjax.agents import losses, on_policy_experiment
 from synjax.agents.config import ExplorationFields, RolloutConfig, check_minibatches, make_env
 from synjax.agents.on_policy import OnPolicyAlgorithm
 from synjax.agents.policy import PolicyApply
@@ -138,7 +139,7 @@ ALGORITHM = OnPolicyAlgorithm(
 make_train = ALGORITHM.make_train  # the documented API: make_train(config)(key) trains one seed
 """``make_train(config, env=None, env_params=None, network=None)``: the :class:`synjax.trainer.Trainer` of one
 PQN seed for a :class:`PQNConfig` (see :meth:`synjax.agents.on_policy.OnPolicyAlgorithm.make_train`)."""
-run = ALGORITHM.run
+run = functools.partial(on_policy_experiment.run, ALGORITHM)
 """``run(config)``: train every seed (and swept value) of ``config`` and write the results folder."""
 
 PRESETS = {

@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synjax.runs import results, saved_policy
 from synjax.agents import dqn
 from synjax.agents.on_policy_experiment import saved_policy_builder
 from synjax.checks import at_least, check_fields, require
+from synjax.runs import results, saved_policy
 from synjax.runs.saved_policy import Builder, Policy
 from synjax.snn.stdp_q_config import StdpQConfig
 from synjax.tabular.config import TabularQConfig
