@@ -180,8 +180,20 @@ def eval_points(num_updates: int, eval_every: int) -> np.ndarray:
     return idx
 
 
-def collect(config, env, env_params, apply, encode, continuous, bounds, learner=None, tx=None):
-    """The rollout of one iteration: ``run(carry) -> (carry, (Transition (T, N, ...), learner metrics (T,)))``.
+def collect(
+    config: RolloutConfig,
+    env: Any,
+    env_params: Any,
+    apply: PolicyApply,
+    encode: Callable[[jax.Array], jax.Array],
+    continuous: bool,
+    bounds: Any,
+    learner: StepLearner | None = None,
+    tx: optax.GradientTransformation | None = None,
+) -> Callable[[tuple], tuple]:
+    """The rollout of one iteration: ``run(carry) -> (carry, (Transition (T, N, ...), learner metrics (T,)))``,
+    ``T = config.num_steps`` steps of ``N = config.num_envs`` environments; ``encode`` turns raw observations
+    into the network's input, ``bounds`` clip a continuous action (``continuous``).
 
     ``carry`` is ``(env_state, obs, return_norm, episodes, key, policy_carry, first, params, opt_state,
     learner_state)``. Without a ``learner`` the parameters stay fixed and values are left to the batch (one
