@@ -230,7 +230,20 @@ def collect(
         carry = (env_state, next_obs, rnorm, episodes, key, next_carry, done, params, opt_state, learned)
         return carry, (tr, metrics)
 
-    return lambda carry: jax.lax.scan(rollout_step, carry, jnp.arange(config.num_steps))
+    if learner is not None:
+        return lambda carry: jax.lax.scan(rollout_step, carry, jnp.arange(config.num_steps))
+
+    def run(carry):  # no learner: the parameters are constants of the scan, not part of its carry
+        *state, params, opt_state, learned = carry
+
+        def fixed(c, _):
+            c, out = rollout_step((*c, params, opt_state, learned), None)
+            return c[:7], out
+
+        state, out = jax.lax.scan(fixed, tuple(state), length=config.num_steps)
+        return (*state, params, opt_state, learned), out
+
+    return run
 
 
 def make_train(
