@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from synjax.checks import require
 from synjax.host import loop
 from synjax.host.envs import HostEnv
 from synjax.runner import checkpoint, log_sinks
 from synjax.runner.experiment import default_out, seed_keys
 from synjax.runs import episode_gif, results
+from synjax.runs.saved_policy import fill_template, one_run
 
 #: ``make_env(config, num_envs, evaluation) -> HostEnv``.
 MakeEnv = Callable[[Any, int, bool], HostEnv]
@@ -220,8 +219,4 @@ def load_network(run_dir: str | os.PathLike, seed_index: int = 0) -> nnx.Module:
         graphdef, template = nnx.split(loop.make_network(config, env, nnx.Rngs(0)))
     finally:
         env.close()
-    state = jax.tree.map(lambda x: x, template)
-    nnx.replace_by_pure_dict(state, results.load_params(run_dir))
-    num_runs = jax.tree.leaves(state)[0].shape[0]
-    require(0 <= seed_index < num_runs, "seed_index", seed_index, f"an index below the {num_runs} saved runs")
-    return nnx.merge(graphdef, jax.tree.map(lambda x: jnp.asarray(x[seed_index]), state))
+    return nnx.merge(graphdef, one_run(fill_template(template, results.load_params(run_dir)), seed_index))

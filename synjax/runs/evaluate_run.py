@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from synjax.agents import dqn
@@ -169,12 +168,6 @@ def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 
     return frames
 
 
-def _one(params: Any, index: int, num_runs: int) -> Any:
-    """Run ``index`` of stacked ``params`` (``--seed-index``, checked against the ``num_runs`` saved)."""
-    require(index < num_runs, "seed_index", index, f"an index below the {num_runs} saved runs")
-    return jax.tree.map(lambda x: jnp.asarray(x[index]), params)
-
-
 def run(config: EvalConfig):
     """Evaluate (and optionally render, or draw as a GIF) the run ``config.run``; prints the returns;
     ``(None, returns)``."""
@@ -194,13 +187,13 @@ def run(config: EvalConfig):
     for name, values in own.items():
         print(f"  the run's own final evaluation, recomputed: {name} mean {np.mean(values):.4g}")
     if config.render:
-        one = _one(params, config.seed_index, len(returns))
+        one = saved_policy.one_run(params, config.seed_index)
         for frame in render_episode(policy, one, config.seed, config.max_render_steps):
             print(frame)
     if config.gif:
         from synjax.runs.episode_gif import write_episode_gif
 
-        one = _one(params, config.seed_index, len(returns))
+        one = saved_policy.one_run(params, config.seed_index)
         episode = write_episode_gif(config.gif, policy, one, config.seed, config.max_render_steps)
         print(f"wrote {config.gif}: run {config.seed_index}, {len(episode.states)} frames, return "
               f"{episode.returns[-1]:g}")  # fmt: skip

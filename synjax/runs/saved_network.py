@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from synjax.checks import require
 from synjax.runs import results
+from synjax.runs.saved_policy import one_run
 
 
 def _classifier(run_dir: str | os.PathLike, seed_index: int) -> nnx.Module:
@@ -50,6 +49,4 @@ def load_network(run_dir: str | os.PathLike, seed_index: int = 0) -> nnx.Module:
     policy, params, _ = load_policy(run_dir)
     require(policy.network is not None, "run", str(run_dir),
             f"a run with a network ({experiment} saves a table, not a network)")  # fmt: skip
-    num_runs = jax.tree.leaves(params)[0].shape[0]
-    require(0 <= seed_index < num_runs, "seed_index", seed_index, f"an index below the {num_runs} saved runs")
-    return policy.network(jax.tree.map(lambda x: jnp.asarray(x[seed_index]), params))
+    return policy.network(one_run(params, seed_index))

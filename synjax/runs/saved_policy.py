@@ -56,12 +56,23 @@ class Policy:
 Builder = Callable[[dict[str, Any]], Policy]
 
 
-def _default_from_dict(template: Any, loaded: Any) -> Any:
+def fill_template(template: Any, loaded: Any) -> Any:
+    """A copy of the ``nnx.State`` ``template`` holding the arrays of ``loaded`` (params.msgpack's nested dict)."""
     from flax import nnx
 
     state = jax.tree.map(lambda x: x, template)
     nnx.replace_by_pure_dict(state, loaded)
     return state
+
+
+def one_run(params: Any, index: int) -> Any:
+    """Run ``index`` of parameters stacked on a leading run axis (a ``seed_index``, checked against the runs
+    saved)."""
+    from synjax.checks import require
+
+    num_runs = jax.tree.leaves(params)[0].shape[0]
+    require(0 <= index < num_runs, "seed_index", index, f"an index below the {num_runs} saved runs")
+    return jax.tree.map(lambda x: jax.numpy.asarray(x[index]), params)
 
 
 def load(run_dir: str | os.PathLike, build: Builder) -> tuple[Policy, Any, dict[str, Any]]:
@@ -70,5 +81,5 @@ def load(run_dir: str | os.PathLike, build: Builder) -> tuple[Policy, Any, dict[
     data = results.load_config(run_dir)
     policy = build(data)
     loaded = results.load_params(run_dir)
-    params = (policy.from_dict or _default_from_dict)(policy.template, loaded)
+    params = (policy.from_dict or fill_template)(policy.template, loaded)
     return policy, params, data
