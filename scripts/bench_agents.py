@@ -7,12 +7,12 @@ compile time is reported apart from its training wall time; its run includes the
 before and after training (10 episodes each), which SB3's ``learn`` does not do.
 
 Runner (``--skip-runner`` to skip): PPO with rejax's CartPole settings (5 envs x 100 steps, 5 epochs x 5
-minibatches, lr 7.5e-4, 100k steps, evaluation only before and after training), 1 and ``--seeds`` seeds, run as
-one ``jit(vmap(train))`` scan (:func:`synjax.runner.experiment.run_seeds`) and through the resumable runner
-(:func:`synjax.runner.experiment.run_experiment`: 20 jitted chunks, a checkpoint after each); prints the runner's
-overhead (training plus checkpoint writing over the single scan) and the agent steps/s next to rejax's, which
-the issue measured on this machine on 2026-12-01 (91k at 1 seed, 74k at 64 seeds; rejax itself breaks on
-gymnax 1.0, so it cannot run in this process).
+minibatches, lr 7.5e-4, 100k steps, 10 evaluation episodes before and after training), 1 and ``--seeds`` seeds,
+``--repeats`` runs of each side, alternating: rejax 0.1.3's own PPO (``jit(vmap(train))``, in a venv the script
+makes on first use under ``~/.cache/synjax-bench``, since rejax breaks on gymnax 1.0), synjax's single
+``jit(vmap(train))`` scan (:func:`synjax.runner.experiment.run_seeds`, on the default devices and on one) and its
+resumable runner (:func:`synjax.runner.experiment.run_experiment`: 20 jitted chunks, a checkpoint after each).
+Prints the agent steps/s of each and the ratios against rejax (``--skip-rejax``: synjax only).
 
 DQN: the section in ``scripts/bench_dqn_section.py`` (SB3 DQN vs ``synjax.agents.dqn``), skipped with a message
 when that module is absent.
@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -140,61 +141,116 @@ def format_ppo(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: rejax's CartPole PPO settings (keraJLi/rejax configs/gymnax/cartpole.yaml), as the issue quotes them.
+#: rejax's CartPole PPO settings (keraJLi/rejax configs/gymnax/cartpole.yaml: tanh, 64 x 64 actor and critic).
 REJAX_PPO = {"num_envs": 5, "num_steps": 100, "update_epochs": 5, "num_minibatches": 5, "lr": 7.5e-4,
-             "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.0, "vf_coef": 0.5,
+             "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.01, "vf_coef": 0.5,
              "max_grad_norm": 0.5, "total_timesteps": 100_000}  # fmt: skip
-REJAX_STEPS_PER_S = {1: 91_000, 64: 74_000}
+#: rejax breaks on gymnax 1.0 (its old five-value ``step``): it runs in a venv of its own, made here on first use,
+#: with the same jax as this process so that both sides compile with the same XLA
+REJAX_VENV = Path(os.environ.get("SYNJAX_BENCH_VENVS", Path.home() / ".cache" / "synjax-bench")) / "rejax-0.1.3"
+#: one rejax run in that venv: argv = settings JSON, seed count; prints {"wall_s", "compile_s"} as JSON. Its
+#: evaluation is synjax's: 10 deterministic episodes before and after training.
+REJAX_CHILD = """
+import json, sys, time
+import jax
+from rejax import PPO
+from rejax.evaluate import evaluate
+s, n = json.loads(sys.argv[1]), int(sys.argv[2])
+algo = PPO.create(env="CartPole-v1", agent_kwargs={"activation": "tanh"}, num_envs=s["num_envs"],
+                  num_steps=s["num_steps"], num_epochs=s["update_epochs"], num_minibatches=s["num_minibatches"],
+                  learning_rate=s["lr"], gamma=s["gamma"], gae_lambda=s["gae_lambda"], clip_eps=s["clip_eps"],
+                  ent_coef=s["ent_coef"], vf_coef=s["vf_coef"], max_grad_norm=s["max_grad_norm"],
+                  total_timesteps=s["total_timesteps"], eval_freq=s["total_timesteps"])
+def ten_episodes(algo, ts, rng):
+    return evaluate(algo.make_act(ts), rng, algo.env, algo.env_params, 10, algo.env_params.max_steps_in_episode)
+algo = algo.replace(eval_callback=ten_episodes)
+keys = jax.random.split(jax.random.PRNGKey(0), n)
+t0 = time.perf_counter()
+compiled = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
+t1 = time.perf_counter()
+jax.block_until_ready(compiled(keys))
+print(json.dumps({"wall_s": time.perf_counter() - t1, "compile_s": t1 - t0}))
+"""
 
 
-def bench_runner(seeds: tuple[int, ...], repeats: int = 8) -> dict[str, Any]:
-    """Single scan vs the chunked, checkpointed runner on rejax's PPO settings: ``repeats`` runs of each,
-    alternating (so that load from other jobs hits both alike), the best of each compared."""
+def rejax_python() -> Path:
+    """The venv's python with rejax 0.1.3 and gymnax < 1 (and this process's jax), made if absent."""
+    import subprocess
+    from importlib.metadata import version
+
+    python = REJAX_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"making {REJAX_VENV} (rejax 0.1.3, gymnax < 1, jax {version('jax')}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(REJAX_VENV)], check=True)
+        pins = ["rejax==0.1.3", "gymnax<1", f"jax=={version('jax')}", f"jaxlib=={version('jaxlib')}"]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], check=True)
+    return python
+
+
+def rejax_wall_time(settings: dict[str, Any], num_seeds: int) -> float:
+    """Seconds of one run of rejax's PPO with ``settings`` for ``num_seeds`` seeds in one jit (compile apart)."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH")}
+    out = subprocess.run([str(rejax_python()), "-c", REJAX_CHILD, json.dumps(settings), str(num_seeds)],
+                         capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])["wall_s"]
+
+
+def bench_runner(seeds: tuple[int, ...], repeats: int = 3, run_rejax: bool = True) -> dict[str, Any]:
+    """PPO with rejax's CartPole settings: rejax's own PPO (its venv, one CPU device), synjax's single
+    ``jit(vmap(train))`` scan on its default devices (one per core on a CPU) and on one device, and synjax's
+    chunked, checkpointed runner: ``repeats`` runs of each, alternating (so that load from other jobs hits all
+    alike), best against best and median against median."""
     import tempfile
 
+    import jax
     import numpy as np
+    from jax.sharding import Mesh
 
     from synjax.agents import ppo
     from synjax.runner.experiment import run_experiment, run_seeds
 
     base = dataclasses.replace(ppo.PPOConfig(), env="CartPole-v1", progress=False, **REJAX_PPO)
     base = dataclasses.replace(base, eval_every=base.num_updates)
-    out: dict[str, Any] = {"settings": REJAX_PPO, "env_steps": base.env_steps}
+    one_device = Mesh(np.array(jax.devices()[:1]), ("seeds",))
+    out: dict[str, Any] = {"settings": REJAX_PPO, "env_steps": base.env_steps, "devices": jax.device_count()}
     for n in seeds:
         config = dataclasses.replace(base, num_seeds=n)
-        scans, chunked, saving = [], [], []
-        for _ in range(repeats if n == 1 else 3):
-            scans.append(run_seeds(ppo.make_train(config), n).wall_time_s)
+        times: dict[str, list[float]] = {"rejax": [], "scan": [], "scan_1_device": [], "chunked": []}
+        for _ in range(repeats):
+            if run_rejax:
+                times["rejax"].append(rejax_wall_time(REJAX_PPO, n))
+            times["scan"].append(run_seeds(ppo.make_train(config), n).wall_time_s)
+            if jax.device_count() > 1 and n > 1:
+                times["scan_1_device"].append(run_seeds(ppo.make_train(config), n, mesh=one_device).wall_time_s)
             with tempfile.TemporaryDirectory() as tmp:
                 cfg = dataclasses.replace(config, out=f"{tmp}/run")
                 _, run = run_experiment("ppo", cfg, ppo.make_train, progress_total=cfg.env_steps,
                                         steps_per_seed=cfg.env_steps)  # fmt: skip
-            chunked.append(run.wall_time_s + run.checkpoint_time_s)
-            saving.append(run.checkpoint_time_s)
-        best, scan = min(chunked), min(scans)
-        out[n] = {
-            "single_scan_s": scan, "chunked_s": best, "checkpoint_s": saving[chunked.index(best)],
-            "single_scan_all_s": scans, "chunked_all_s": chunked,
-            "overhead": best / scan - 1.0, "overhead_median": float(np.median(chunked) / np.median(scans) - 1.0),
-            "steps_per_s_scan": config.env_steps * n / scan,
-            "steps_per_s_chunked": config.env_steps * n / best, "rejax_steps_per_s": REJAX_STEPS_PER_S.get(n),
-        }  # fmt: skip
+            times["chunked"].append(run.wall_time_s + run.checkpoint_time_s)
+        out[n] = {name: {"best_s": min(t), "median_s": float(np.median(t)), "all_s": t,
+                         "steps_per_s": config.env_steps * n / min(t)} for name, t in times.items() if t}  # fmt: skip
     return out
 
 
 def format_runner(result: dict[str, Any]) -> str:
-    lines = [f"Runner overhead, PPO with rejax's CartPole settings, {result['env_steps']} env steps per seed"]
+    head = (f"PPO with rejax's CartPole settings, {result['env_steps']} env steps per seed, synjax on "
+            f"{result['devices']} device(s); agent steps/s of the best run, x rejax best to best (median to median)")
+    lines = [head]
+    names = {"rejax": "rejax 0.1.3", "scan": "synjax scan", "scan_1_device": "synjax scan, 1 device",
+             "chunked": "synjax chunked + checkpoints"}  # fmt: skip
     for n, r in result.items():
         if not isinstance(n, int):
             continue
-        rejax = r["rejax_steps_per_s"]
-        vs = f"; rejax {rejax:,} (x{r['steps_per_s_scan'] / rejax:.2f})" if rejax else ""
-        lines.append(
-            f"  {n} seed(s): single scan {r['single_scan_s']:.2f} s ({r['steps_per_s_scan']:,.0f} steps/s), "
-            f"chunked + checkpoints {r['chunked_s']:.2f} s (checkpoints {r['checkpoint_s']:.2f} s): overhead "
-            f"{100 * r['overhead']:+.1f}% best to best, {100 * r['overhead_median']:+.1f}% median to median "
-            f"({len(r['chunked_all_s'])} runs each){vs}"
-        )
+        parts = []
+        for name, t in r.items():
+            vs = ""
+            if "rejax" in r and name != "rejax":
+                vs = (f" x{r['rejax']['best_s'] / t['best_s']:.2f} "
+                      f"({r['rejax']['median_s'] / t['median_s']:.2f})")  # fmt: skip
+            parts.append(f"{names[name]} {t['steps_per_s']:,.0f}{vs}")
+        lines.append(f"  {n} seed(s), {len(r['scan']['all_s'])} runs each: " + "; ".join(parts))
     return "\n".join(lines)
 
 
@@ -219,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-sb3", action="store_true", help="do not run Stable-Baselines3")
     p.add_argument("--skip-dqn", action="store_true", help="do not run the DQN section")
     p.add_argument("--skip-ppo", action="store_true", help="do not run the PPO section")
-    p.add_argument("--skip-runner", action="store_true", help="do not run the runner-overhead section")
+    p.add_argument("--skip-runner", action="store_true", help="do not run the runner section (rejax side by side)")
+    p.add_argument("--skip-rejax", action="store_true", help="the runner section without rejax")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each side in the runner section")
     p.add_argument("--json", default="", help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.steps < 1 or args.seeds < 1:
@@ -234,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         results["ppo"] = bench_ppo(args.preset, args.steps, seeds, not args.skip_sb3)
         print(format_ppo(results["ppo"]), flush=True)
     if not args.skip_runner:
-        results["runner"] = bench_runner(seeds)
+        results["runner"] = bench_runner(seeds, args.repeats, not args.skip_rejax)
         print(format_runner(results["runner"]), flush=True)
     if not args.skip_dqn:
         section, why = _dqn_section()

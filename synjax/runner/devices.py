@@ -22,9 +22,13 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed), num_seeds)
 
 
-def seed_mesh() -> Mesh:
-    """A 1-D mesh named ``"seeds"`` over every device JAX sees (all hosts after distributed init)."""
-    return Mesh(np.array(jax.devices()), ("seeds",))
+def seed_mesh(num_runs: int | None = None) -> Mesh:
+    """A 1-D mesh named ``"seeds"`` over every device JAX sees (all hosts after distributed init); in one process,
+    over no more devices than ``num_runs`` (a single run is not copied onto a second device)."""
+    devices = jax.devices()
+    if num_runs is not None and jax.process_count() == 1:
+        devices = devices[: max(1, num_runs)]
+    return Mesh(np.array(devices), ("seeds",))
 
 
 def to_host(tree: Any, num_runs: int) -> Any:
@@ -69,7 +73,7 @@ class Runs:
     def __post_init__(self) -> None:
         self.names, self.points = sweep.grid(self.config)
         self.num_runs = len(self.points) * self.config.num_seeds
-        self.mesh = seed_mesh()
+        self.mesh = seed_mesh(self.num_runs)
         self.padded = math.ceil(self.num_runs / self.mesh.devices.size) * self.mesh.devices.size
         self.sharding = NamedSharding(self.mesh, P("seeds"))
         keys = np.asarray(jax.random.key_data(seed_keys(self.config.seed, self.config.num_seeds)))

@@ -72,7 +72,7 @@ def run_seeds(
     Returns:
       :class:`SweepRun` with numpy leaves of leading size ``num_seeds``.
     """
-    mesh = mesh or seed_mesh()
+    mesh = mesh or seed_mesh(num_seeds)
     num_devices = mesh.devices.size
     padded = math.ceil(num_seeds / num_devices) * num_devices
     key_data = np.asarray(jax.random.key_data(seed_keys(seed, num_seeds)))

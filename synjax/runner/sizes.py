@@ -83,13 +83,16 @@ def check_fits(trainer: Trainer, num_runs: int, num_devices: int, progress_total
     _, metrics = jax.eval_shape(lambda s: trainer.run_steps(s, jnp.int32(0), 1), state)
     leaves = _leaves_bytes(state)
     per_run = sum(b for b, _ in leaves) + sum(b for b, _ in _leaves_bytes(metrics)) * trainer.num_steps
-    need = per_run * math.ceil(num_runs / num_devices)
     device = jax.local_devices()[0]
+    # the CPU devices of one process (one per core, see synjax.cpu_flags) share the host's memory
+    memories, where = ((num_devices // jax.local_device_count(), "on this host") if device.platform == "cpu"
+                       else (num_devices, "per device"))  # fmt: skip
+    need = per_run * math.ceil(num_runs / memories)
     free = free_bytes(device)
     if free is not None and need > free:
         largest = leaves[0][1] if leaves else "metrics"
         raise ValueError(
-            f"{runs_text}: the training state and metrics need {human(need)} per device ({human(per_run)} per run; "
+            f"{runs_text}: the training state and metrics need {human(need)} {where} ({human(per_run)} per run; "
             f"largest piece {largest}), more than the {human(free)} free on {device.platform}; use fewer seeds "
             "or points, or smaller sizes (--num-envs, buffers, budget)"
         )
