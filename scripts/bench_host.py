@@ -10,6 +10,8 @@ Sections (``--sections``, comma-separated):
   cnn               The Nature CNN actor-critic's gradient (forward + backward, 84x84x4 frames, batches of 20, 64
                     and 256): synjax's XLA CPU setting (``synjax.cpu_flags``), jaxlib's default (YNNPACK
                     convolutions) and PyTorch, milliseconds per call; each JAX setting in its own process.
+  speed-breakout-history  speed-breakout's A2C (1 seed) for SB3, this tree and the git revision ``--against``
+                    (default ec44b5d, checked out into a temporary folder), ``--repeats`` runs each, alternating.
   quality-notebook  The original notebook's Breakout setting (ALE/Breakout-v5 inside SB3's Atari wrapper: 16
                     frames per action, sticky actions), A2C with SB3's defaults, 4 environments, ``--steps`` per
                     seed, ``--seeds`` seeds: SB3 one seed after another, synjax all seeds in one loop; mean score
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("speed-breakout", "speed-carracing", "cnn", "quality-notebook")
+SECTIONS = ("speed-breakout", "speed-carracing", "cnn", "quality-notebook", "speed-breakout-history")
 CNN_BATCHES = (20, 64, 256)
 
 
@@ -85,6 +87,44 @@ def speed_breakout(steps: int, sb3_device: str = "cpu") -> dict[str, Any]:
             "ratio": summary["steps_per_s"] / out["sb3_steps_per_s"],
         }
     return out
+
+
+#: one synjax Breakout A2C run (4 envs, no evaluation) in a child process: argv = steps; prints agent steps/s
+HISTORY_CHILD = """
+import dataclasses, json, sys, tempfile
+from pathlib import Path
+from synjax.host import atari
+config = dataclasses.replace(atari.PRESETS["a2c"], num_seeds=1, num_envs=4, total_timesteps=int(sys.argv[1]),
+                             eval_episodes=0, progress=False)
+with tempfile.TemporaryDirectory() as tmp:
+    path, _ = atari.run(dataclasses.replace(config, out=str(Path(tmp) / "run")))
+    print(json.loads((path / "summary.json").read_text())["steps_per_s"])
+"""
+
+
+def speed_breakout_history(steps: int, against: str, repeats: int, sb3_device: str = "cpu") -> dict[str, Any]:
+    """Breakout A2C at 4 envs: SB3, this tree's synjax and synjax at git revision ``against`` (checked out into
+    a temporary folder), ``repeats`` runs of each, alternating; each synjax run in a process of its own."""
+    repo = Path(__file__).resolve().parents[1]
+    runs: dict[str, list[float]] = {"sb3": [], "head": [], against: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(old), against],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            for _ in range(repeats):
+                _, wall = sb3_learn("A2C", _sb3_atari_env("BreakoutNoFrameskip-v4", 4, 0), steps, 0, sb3_device)
+                runs["sb3"].append(steps / wall)
+                for name, tree in (("head", repo), (against, old)):
+                    env = {**os.environ, "PYTHONPATH": str(tree)}
+                    out = subprocess.run([sys.executable, "-c", HISTORY_CHILD, str(steps)], cwd=tree, env=env,
+                                         capture_output=True, text=True, check=True)  # fmt: skip
+                    runs[name].append(float(out.stdout.strip().splitlines()[-1]))
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(old)], check=False)
+    best = {name: max(r) for name, r in runs.items()}
+    return {"steps": steps, "against": against, "runs": runs, "best": best,
+            "ratio_head": best["head"] / best["sb3"], "ratio_against": best[against] / best["sb3"]}  # fmt: skip
 
 
 def speed_carracing(steps: int, sb3_device: str = "cpu") -> dict[str, Any]:
@@ -229,6 +269,10 @@ def _fmt(name: str, r: dict[str, Any]) -> str:
             + [f"  {k:15s} " + "  ".join(f"{v[str(b)]:7.1f}" for b in CNN_BATCHES) for k, v in r.items()]
             + [f"  jaxlib default / synjax: {r['jaxlib_default']['256'] / r['synjax']['256']:.2f}x at 256"]
         )
+    if name == "speed-breakout-history":
+        runs = ", ".join(f"{k} {' / '.join(f'{x:.0f}' for x in v)}" for k, v in r["runs"].items())
+        return (f"{name} ({r['steps']} agent steps, 4 envs): agent steps/s per run: {runs}; best against SB3's "
+                f"best: this tree {r['ratio_head']:.2f}x, {r['against']} {r['ratio_against']:.2f}x")  # fmt: skip
     if name.startswith("speed"):
         rows = [f"{name} ({r['steps']} agent steps per seed): SB3 {r['sb3_steps_per_s']:.0f} steps/s"]
         rows += [
@@ -269,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--torch-threads", type=int, default=2, help="torch CPU threads (default: the 2-core CPU's)"
     )
+    p.add_argument("--against", default="ec44b5d", help="speed-breakout-history: the git revision to time")
+    p.add_argument("--repeats", type=int, default=2, help="speed-breakout-history: runs of each side")
     p.add_argument("--cnn-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.cnn_worker:
@@ -305,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = speed_carracing(args.carracing_steps, args.sb3_device)
         elif name == "cnn":
             results[name] = cnn()
+        elif name == "speed-breakout-history":
+            results[name] = speed_breakout_history(args.speed_steps, args.against, args.repeats, args.sb3_device)
         else:
             results[name] = quality_notebook(
                 args.steps,
