@@ -84,8 +84,8 @@ def check_fits(trainer: Trainer, num_runs: int, num_devices: int, progress_total
     leaves = _leaves_bytes(state)
     per_run = sum(b for b, _ in leaves) + sum(b for b, _ in _leaves_bytes(metrics)) * trainer.num_steps
     device = jax.local_devices()[0]
-    # the CPU devices of one process (one per core, see synjax.cpu_flags) share the host's memory
-    memories, where = ((num_devices // jax.local_device_count(), "on this host") if device.platform == "cpu"
+    # the CPU devices of one process (one per core, see synjax.cpu_flags) share the host's memory: one per process
+    memories, where = ((jax.process_count(), "on this host") if device.platform == "cpu"
                        else (num_devices, "per device"))  # fmt: skip
     need = per_run * math.ceil(num_runs / memories)
     free = free_bytes(device)
