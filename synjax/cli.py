@@ -35,6 +35,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "synjax.runs.evaluate_run",
         "evaluate, text-render or draw (GIF) the saved policies of a run: synjax eval --run DIR",
     ),
+    "export": (
+        "synjax.export.experiment",
+        "write a spiking run's network as a NIR graph: synjax export --run DIR --out policy.nir",
+    ),
     "tabular-q": (
         "synjax.tabular.experiment",
         "tabular Q-learning on Taxi-v4, seeds vmapped, vs value iteration",
@@ -61,7 +65,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 
 #: experiments that run in one process: their configs refuse ``--distributed`` (``multi_process`` is False) or
 #: have no such flag
-SINGLE_PROCESS = frozenset({"eval", "atari", "carracing"})
+SINGLE_PROCESS = frozenset({"eval", "export", "atari", "carracing"})
 
 
 def _usage() -> str:

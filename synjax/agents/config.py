@@ -27,7 +27,8 @@ from synjax.envs import registry
 from synjax.runner.config import GifFlag, RunConfig
 from synjax.runner.sizes import MAX_STEPS
 from synjax.runner.sweep import Floats
-from synjax.snn.spyx_neurons import SURROGATES
+from synjax.snn.nir_neurons import NIR_KINDS
+from synjax.snn.spyx_neurons import DISCRETIZATIONS, SURROGATES
 
 ACTION_HEADS = ("auto", "discrete", "gaussian")
 
@@ -238,6 +239,9 @@ class SpikingFields:
       snn_surrogate: surrogate gradient of the spikes (spyx.axn).
       snn_beta: membrane decay per SNN step.
       snn_threshold: firing threshold.
+      snn_discretization: ``spyx`` (a spike answers the membrane before the step's update: one SNN step of delay
+        per layer) or ``nir`` (integrate, spike on the updated membrane, subtract reset: what an exported NIR
+        graph computes exactly; neurons LIF, IF, RLIF, RIF).
     """
 
     #: the time modes this algorithm can train
@@ -252,12 +256,16 @@ class SpikingFields:
     snn_surrogate: Annotated[str, one_of(*SURROGATES)] = "arctan"
     snn_beta: Annotated[float, in_range(0.0, 1.0)] = 0.9
     snn_threshold: Annotated[float, above(0.0)] = 1.0
+    snn_discretization: Annotated[str, one_of(*DISCRETIZATIONS)] = "spyx"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.network != "snn":  # a flag that would change nothing is refused
             require_defaults(self, SpikingFields, f"with network {self.network!r}: the snn_* settings only mean "
                              "something with --network snn")  # fmt: skip
+        elif self.snn_discretization == "nir":
+            require(self.snn_neuron in NIR_KINDS, "snn_neuron", self.snn_neuron,
+                    f"one of {', '.join(NIR_KINDS)} with --snn-discretization nir")  # fmt: skip
 
     def check_spiking_layers(self, layers: int) -> None:
         """Refuse a time mode this algorithm cannot train and a ``T`` below the floor of ``layers`` spiking
@@ -266,10 +274,11 @@ class SpikingFields:
             return
         require(self.snn_time_mode in self.snn_time_modes, "snn_time_mode", self.snn_time_mode,
                 f"one of {', '.join(self.snn_time_modes)} for {type(self).__name__}")  # fmt: skip
-        fewest = min_time_steps(self.snn_time_mode, layers)
+        fewest = min_time_steps(self.snn_time_mode, layers, self.snn_discretization)
         require(self.snn_time_steps >= fewest, "snn_time_steps", self.snn_time_steps,
                 f"an integer >= {fewest} in {self.snn_time_mode} mode with {layers} spiking layers (a spyx "
-                "neuron emits its spike one SNN step after the input that caused it)")  # fmt: skip
+                "neuron emits its spike one SNN step after the input that caused it; --snn-discretization nir "
+                "needs 1)")  # fmt: skip
 
     def spiking_kwargs(self) -> dict[str, Any]:
         """The :class:`synjax.agents.spiking.SpikingNetwork` settings of these fields."""
@@ -277,6 +286,7 @@ class SpikingFields:
             "time_steps": self.snn_time_steps, "time_mode": self.snn_time_mode, "neuron": self.snn_neuron,
             "encoder": self.snn_encoder, "population": self.snn_population, "decoder": self.snn_decoder,
             "surrogate": self.snn_surrogate, "beta": self.snn_beta, "threshold": self.snn_threshold,
+            "discretization": self.snn_discretization,
         }  # fmt: skip
 
 

@@ -60,10 +60,11 @@ _MIX = (0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9)
 UNROLL = 16
 
 
-def min_time_steps(time_mode: str, num_layers: int) -> int:
+def min_time_steps(time_mode: str, num_layers: int, discretization: str = "spyx") -> int:
     """Fewest SNN steps per decision whose outputs depend on the observation: ``num_layers + 1`` in ``inner``
-    mode (each spiking layer delays its input by one step), 1 in ``carried`` mode (the delay spans decisions)."""
-    return num_layers + 1 if time_mode == "inner" else 1
+    mode with spyx neurons (each spiking layer delays its input by one step), 1 in ``carried`` mode (the delay
+    spans decisions) and with the ``nir`` discretization (a spike answers its step's input)."""
+    return num_layers + 1 if time_mode == "inner" and discretization == "spyx" else 1
 
 
 class FlatConv(nnx.Module):
@@ -110,6 +111,9 @@ class SpikingNetwork(PolicyNetwork):
       encoder: one of :data:`ENCODERS`; population: ``population`` fields per observation dimension.
       decoder: one of :data:`DECODERS`.
       surrogate: spyx surrogate gradient name; beta: membrane decay per step; threshold: firing threshold.
+      discretization: ``spyx`` (a spike answers the membrane before the step's update) or ``nir`` (integrate,
+        spike on the updated membrane, subtract reset: what an exported NIR graph computes exactly;
+        :mod:`synjax.snn.nir_neurons`).
       normalize_obs: running mean/std normalization of the observation (forced on for ``population`` and
         ``poisson``).
       image: ``(H, W, C)`` of image observations: the first spiking layers are then feature maps of the
@@ -134,6 +138,7 @@ class SpikingNetwork(PolicyNetwork):
         surrogate: str = "arctan",
         beta: float = 0.9,
         threshold: float = 1.0,
+        discretization: str = "spyx",
         normalize_obs: bool = False,
         image: tuple[int, int, int] | None = None,
         convs: Sequence[tuple[int, int, int]] = MINATAR_CONVS,
@@ -151,11 +156,12 @@ class SpikingNetwork(PolicyNetwork):
             raise ValueError(f"encoder={encoder!r} is invalid for image observations: must be 'direct' (the "
                              "convolution reads the image itself)")  # fmt: skip
         layers = len(hidden) + (len(convs) if image is not None else 0)
-        fewest = min_time_steps(time_mode, layers)
+        fewest = min_time_steps(time_mode, layers, discretization)
         if time_steps < fewest:
             raise ValueError(f"time_steps={time_steps} is invalid: must be >= {fewest} in {time_mode} mode with "
                              f"{layers} spiking layers (each delays its input by one SNN step)")  # fmt: skip
         self.time_steps, self.time_mode, self.encoder, self.decoder = time_steps, time_mode, encoder, decoder
+        self.discretization, self.beta, self.threshold = discretization, beta, threshold
         self.neuron, self.population = neuron, population
         self.head_names = tuple(name for name, _, _ in heads)
         self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder != "direct" else None
@@ -172,7 +178,8 @@ class SpikingNetwork(PolicyNetwork):
             dense = [_linear(a, b, math.sqrt(2.0), rngs) for a, b in itertools.pairwise(self.sizes[len(convs):])]
             self.linears = nnx.List([*layers_in, *dense])
         self.image, self.channels_first, self.pixel_scale = image, channels_first, pixel_scale
-        kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "rngs": rngs}
+        kw = {"surrogate": surrogate, "beta": beta, "threshold": threshold, "discretization": discretization,
+              "rngs": rngs}  # fmt: skip
         self.neurons = nnx.List([make_neuron(neuron, n, **kw) for n in self.sizes[1:]])
         for name, width, gain in heads:
             setattr(self, name, _linear(hidden[-1], width, gain, rngs))

@@ -75,6 +75,9 @@ class EvalConfig:
 
     Attributes:
       run: the run's results folder (holds config.json and params.msgpack).
+      nir: instead of a run, a NIR graph file (``synjax export`` writes them; graphs of other tools with the
+        metadata docs/export.md names) played as a policy by :mod:`synjax.export.from_nir`.
+      env: the JAX environment a ``nir`` graph plays (default: the graph's ``env`` metadata).
       episodes: deterministic episodes per saved seed.
       seed: PRNG seed of the evaluation episodes.
       render: also print one episode of ``seed_index`` step by step.
@@ -85,6 +88,8 @@ class EvalConfig:
     """
 
     run: str = ""
+    nir: str = ""
+    env: str = ""
     episodes: Annotated[int, at_least(1)] = 10
     seed: Annotated[int, at_least(0)] = 0
     render: bool = False
@@ -94,6 +99,12 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        require(not (self.run and self.nir), "nir", self.nir, "left unset with --run (evaluate one or the other)")
+        require(not self.env or self.nir, "env", self.env, "left unset without --nir (a run names its own env)")
+        if self.nir:
+            require(Path(self.nir).is_file(), "nir", self.nir, "an existing NIR file (synjax export writes one)")
+            require(not (self.render or self.gif), "render", self.render or self.gif,
+                    "left unset with --nir (rendering plays a saved run)")  # fmt: skip
         if self.run:
             path = Path(self.run)
             require(
@@ -171,7 +182,9 @@ def render_episode(policy: Policy, params: Any, seed: int = 0, max_steps: int = 
 def run(config: EvalConfig):
     """Evaluate (and optionally render, or draw as a GIF) the run ``config.run``; prints the returns;
     ``(None, returns)``."""
-    require(bool(config.run), "run", config.run, "a results folder (--run DIR)")
+    if config.nir:
+        return None, _evaluate_nir(config)
+    require(bool(config.run), "run", config.run, "a results folder (--run DIR) or a NIR file (--nir FILE)")
     policy, params, data = load_policy(config.run)
     returns = evaluate_saved(policy, params, config.episodes, config.seed)
     own = policy.final_eval(params) if policy.final_eval is not None else {}
@@ -198,6 +211,20 @@ def run(config: EvalConfig):
         print(f"wrote {config.gif}: run {config.seed_index}, {len(episode.states)} frames, return "
               f"{episode.returns[-1]:g}")  # fmt: skip
     return None, returns
+
+
+def _evaluate_nir(config: EvalConfig) -> np.ndarray:
+    """Play the NIR graph ``config.nir`` for ``config.episodes`` deterministic episodes; prints the returns."""
+    from synjax.export.from_nir import nir_policy
+
+    policy, params, graph = nir_policy(config.nir, config.env)
+    returns = evaluate_saved(policy, params, config.episodes, config.seed)
+    timing = "spyx timing" if graph.before_update else "NIR's forward Euler"
+    print(f"NIR graph {config.nir} on {policy.env.name}: {config.episodes} deterministic episodes "
+          f"({graph.steps} SNN steps per decision, {timing})")  # fmt: skip
+    r = returns[0]
+    print(f"  mean return {r.mean():.4g} (min {r.min():.4g}, max {r.max():.4g})")
+    return returns
 
 
 PRESETS = {"default": EvalConfig()}

@@ -24,6 +24,7 @@ import spyx
 from flax import nnx
 
 from synjax.checks import require
+from synjax.snn.nir_neurons import NIR_KINDS, NirLIF
 
 #: spiking neurons (spyx.nn class names); the ``R`` ones add a recurrent weight matrix (size, size).
 NEURONS = ("LIF", "IF", "ALIF", "CuBaLIF", "RLIF", "RIF", "RCuBaLIF")
@@ -48,6 +49,9 @@ SURROGATE_DEFAULT_K = {
 DECAY_NAMES = ("beta", "alpha", "gamma")
 #: kinds whose state is ``concat([membrane, adaptation or synaptic current], -1)``, shape (..., 2 size).
 TWO_PART_STATE = ("ALIF", "CuBaLIF", "RCuBaLIF")
+#: when a neuron spikes within its step: ``spyx`` (on the membrane before the update, spyx's order) or ``nir``
+#: (on the updated membrane, NIR's discretization: :mod:`synjax.snn.nir_neurons`)
+DISCRETIZATIONS = ("spyx", "nir")
 
 
 def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -76,6 +80,7 @@ def make_neuron(
     gamma: float = 0.9,
     threshold: float = 1.0,
     recurrent: bool = False,
+    discretization: str = "spyx",
     rngs: nnx.Rngs,
 ) -> nnx.Module:
     """One spyx neuron layer of ``size`` units, state (B, size) or (B, 2 size) (:data:`TWO_PART_STATE`).
@@ -89,6 +94,8 @@ def make_neuron(
       alpha: synaptic current decay (CuBaLIF / RCuBaLIF); gamma: threshold adaptation decay (ALIF).
       threshold: firing threshold (> 0).
       recurrent: use the recurrent form of ``kind`` (:data:`RECURRENT`); ``kind`` may already be one.
+      discretization: one of :data:`DISCRETIZATIONS`; ``nir`` builds a :class:`~synjax.snn.nir_neurons.NirLIF`
+        (kinds :data:`~synjax.snn.nir_neurons.NIR_KINDS` and ``LI``, whose spyx form is already NIR's).
       rngs: draws the recurrent weights.
     Returns:
       the layer. Recurrent weights (size, size) are divided by sqrt(size), as the classifier always did. Note:
@@ -102,9 +109,14 @@ def make_neuron(
         allowed = ", ".join((*RECURRENT, *RECURRENT.values()))
         require(kind in RECURRENT, "kind", kind, f"one of {allowed} with recurrent=True")
         kind = RECURRENT[kind]
+    _check("discretization", discretization, DISCRETIZATIONS)
     shape, cls = (size,), getattr(spyx.nn, kind)
     if kind == "LI":
         return cls(shape, beta=beta, rngs=rngs)
+    if discretization == "nir":
+        require(kind in NIR_KINDS, "kind", kind, f"one of {', '.join(NIR_KINDS)} with discretization='nir'")
+        return NirLIF(size, beta=None if kind in ("IF", "RIF") else beta, threshold=threshold,
+                      activation=_spike_fn(surrogate, surrogate_k), recurrent=kind.startswith("R"), rngs=rngs)  # fmt: skip
     common = {"threshold": threshold, "activation": _spike_fn(surrogate, surrogate_k), "rngs": rngs}
     if kind in ("IF", "RIF"):
         layer = cls(shape, **common)
