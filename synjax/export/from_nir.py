@@ -229,8 +229,8 @@ def import_graph(graph: nir.NIRGraph | str, **overrides: Any) -> ImportedGraph:
     for name, node in graph.nodes.items():
         if isinstance(node, nir.NIRGraph) or not isinstance(node, SUPPORTED):
             kinds = ", ".join(t.__name__ for t in SUPPORTED)
-            raise ValueError(f"node {name!r} is a {type(node).__name__}, which is not run here: nodes must be one of "
-                             f"{kinds}")  # fmt: skip  # noqa: TRY004 (a file's content, not a caller's type)
+            why = f"node {name!r} is a {type(node).__name__}, which is not run here: nodes must be one of {kinds}"
+            raise ValueError(why)  # noqa: TRY004 (the file's content is wrong, not the caller's type)
         if isinstance(node, nir.Conv2d) and int(node.groups) != 1:
             raise ValueError(f"node {name!r}: groups={node.groups} is invalid: must be 1")
     timing = _text(meta.get("spike_timing", "after_update"))
