@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -147,7 +146,7 @@ REJAX_PPO = {"num_envs": 5, "num_steps": 100, "update_epochs": 5, "num_minibatch
              "max_grad_norm": 0.5, "total_timesteps": 100_000}  # fmt: skip
 #: rejax breaks on gymnax 1.0 (its old five-value ``step``): it runs in a venv of its own, made here on first use,
 #: with the same jax as this process so that both sides compile with the same XLA
-REJAX_VENV = Path(os.environ.get("SYNJAX_BENCH_VENVS", Path.home() / ".cache" / "synjax-bench")) / "rejax-0.1.3"
+REJAX_VENV = "rejax-0.1.3"
 #: one rejax run in that venv: argv = settings JSON, seed count; prints {"wall_s", "compile_s"} as JSON. Its
 #: evaluation is synjax's: 10 deterministic episodes before and after training.
 REJAX_CHILD = """
@@ -175,25 +174,22 @@ print(json.dumps({"wall_s": time.perf_counter() - t1, "compile_s": t1 - t0}))
 
 def rejax_python() -> Path:
     """The venv's python with rejax 0.1.3 and gymnax < 1 (and this process's jax), made if absent."""
-    import subprocess
     from importlib.metadata import version
 
-    python = REJAX_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"making {REJAX_VENV} (rejax 0.1.3, gymnax < 1, jax {version('jax')}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(REJAX_VENV)], check=True)
-        pins = ["rejax==0.1.3", "gymnax<1", f"jax=={version('jax')}", f"jaxlib=={version('jaxlib')}"]
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], check=True)
-    return python
+    from peer_venv import peer_python
+
+    return peer_python(REJAX_VENV, ["rejax==0.1.3", "gymnax<1", f"jax=={version('jax')}",
+                                    f"jaxlib=={version('jaxlib')}"])  # fmt: skip
 
 
 def rejax_wall_time(settings: dict[str, Any], num_seeds: int) -> float:
     """Seconds of one run of rejax's PPO with ``settings`` for ``num_seeds`` seeds in one jit (compile apart)."""
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH")}
+    from peer_venv import clean_env
+
     out = subprocess.run([str(rejax_python()), "-c", REJAX_CHILD, json.dumps(settings), str(num_seeds)],
-                         capture_output=True, text=True, env=env, check=True)  # fmt: skip
+                         capture_output=True, text=True, env=clean_env(), check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])["wall_s"]
 
 
