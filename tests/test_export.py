@@ -258,3 +258,23 @@ def _status(argv) -> int:
         return main(argv)
     except SystemExit as e:
         return e.code
+
+
+def test_export_command_writes_a_classifier(tmp_path):
+    from synjax.classify.config import ClassifyConfig
+    from synjax.classify.train import build_model, pure_dict
+
+    config = ClassifyConfig(hidden=(12,), time_steps=4, num_seeds=1, progress=False)
+    model = build_model(config, 64, 2, jax.random.key(0))
+    params = jax.tree.map(lambda x: np.asarray(x)[None], pure_dict(nnx.state(model)))
+    run = tmp_path / "cls"
+    results.write_run(run, experiment="snn-classify", config=config, steps=np.array([0]),
+                      metrics={"val_acc": np.zeros((1, 1))}, final={"val_acc": np.zeros(1)}, params=params,
+                      wall_time_s=1.0, compile_time_s=1.0, total_steps=1)  # fmt: skip
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "c.nir")]) == 0
+    imported = import_graph(str(tmp_path / "c.nir"))
+    x = jax.random.uniform(jax.random.key(1), (16, 64), minval=-1.0, maxval=1.0) * 4
+    spikes, _, _ = model(x, 4)
+    (counts,), _ = imported.decide(imported.params, imported.initial_state(16), x)
+    np.testing.assert_array_equal(np.asarray(counts), np.asarray(spikes.sum(0)))
+    assert _status(["export", "--run", str(run), "--out", str(tmp_path / "d.nir"), "--critic"]) == 2
