@@ -120,7 +120,7 @@ def test_every_bad_input_ends_with_one_line_and_exit_2(tmp_path, monkeypatch, ca
         for args, named in _cases_of(name) + _disk_cases(name, fixtures):
             tried += 1
             try:
-                status = cli.main([name, *args, "--no-progress"] if name != "eval" else [name, *args])
+                status = cli.main([name, *args] if name in ("eval", "export") else [name, *args, "--no-progress"])
             except SystemExit as e:
                 status = e.code
             except Exception as e:  # noqa: BLE001 (a traceback is the failure this test looks for)
