@@ -240,6 +240,7 @@ def test_export_refuses_bad_input_before_writing(tmp_path, capsys):
         (["--run", str(run), "--out", out, "--seed-index", "2"], "--seed-index=2 is invalid"),
         (["--run", str(run), "--out", str(blocker / "p.nir")], "writable folder"),
         (["--run", str(run), "--out", str(tmp_path / "p.txt")], "ending in .nir"),
+        (["--run", str(run), "--out", str(tmp_path / "all"), "--all-seeds", "--seed-index", "1"], "left at 0"),
         (["--run", str(mlp), "--out", out], "has no spikes"),
         (["--run", str(alif), "--out", out], "--snn-neuron='ALIF' cannot be exported"),
     ]

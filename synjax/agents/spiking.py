@@ -161,7 +161,7 @@ class SpikingNetwork(PolicyNetwork):
             raise ValueError(f"time_steps={time_steps} is invalid: must be >= {fewest} in {time_mode} mode with "
                              f"{layers} spiking layers (each delays its input by one SNN step)")  # fmt: skip
         self.time_steps, self.time_mode, self.encoder, self.decoder = time_steps, time_mode, encoder, decoder
-        self.discretization, self.beta, self.threshold = discretization, beta, threshold
+        self.discretization, self.threshold = discretization, threshold
         self.neuron, self.population = neuron, population
         self.head_names = tuple(name for name, _, _ in heads)
         self.obs_norm = ObsNorm(obs_dim) if normalize_obs or encoder != "direct" else None

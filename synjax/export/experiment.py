@@ -51,6 +51,8 @@ class ExportConfig:
                     "a synjax results folder holding config.json and params.msgpack")  # fmt: skip
         if self.out:
             self._check_out()
+        require(not (self.all_seeds and self.seed_index), "seed_index", self.seed_index,
+                "left at 0 with --all-seeds (every seed is exported)")  # fmt: skip
 
     def _check_out(self) -> None:
         out = Path(self.out)
