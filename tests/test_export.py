@@ -251,6 +251,13 @@ def test_export_refuses_bad_input_before_writing(tmp_path, capsys):
         assert words in err and len(err.strip().splitlines()) == 1, err
     assert not os.path.exists(out) and sorted(os.listdir(tmp_path)) == ["a-file", "alif", "mlp", "run"]
     assert _status(["eval", "--nir", str(tmp_path / "none.nir")]) == 2
+    assert main(["export", "--run", str(run), "--out", out]) == 0
+    for args, words in ((["--nir", out, "--run", str(run)], "left unset with --run"),
+                        (["--env", "CartPole-v1", "--run", str(run)], "left unset without --nir"),
+                        (["--nir", out, "--render"], "left unset with --nir")):  # fmt: skip
+        capsys.readouterr()
+        assert _status(["eval", *args]) == 2, args
+        assert words in capsys.readouterr().err
 
 
 def _status(argv) -> int:
