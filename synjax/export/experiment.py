@@ -67,7 +67,6 @@ class ExportConfig:
                 "a path in an existing, writable folder")  # fmt: skip
 
 
-
 def _write(path: Path, graph: nir.NIRGraph) -> None:
     """``nir.write`` to a temporary file in the same folder, then an atomic rename onto ``path``."""
     fd, tmp = tempfile.mkstemp(suffix=".nir.tmp", dir=path.parent)

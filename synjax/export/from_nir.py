@@ -51,7 +51,9 @@ def _evaluation_order(graph: nir.NIRGraph, known: frozenset[str] = frozenset()):
     inputs; an edge to a node already on the search path closes a cycle. Edges out of the ``known`` nodes (whose
     outputs are known when the step starts: spiking nodes with spyx timing) do not order anything."""
     successors: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    every: dict[str, list[str]] = {n: [] for n in graph.nodes}
     for src, dst in graph.edges:
+        every[src].append(dst)
         if src not in known:
             successors[src].append(dst)
     state, closing, post = {}, set(), []
@@ -69,9 +71,8 @@ def _evaluation_order(graph: nir.NIRGraph, known: frozenset[str] = frozenset()):
     inputs = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
     reached, frontier = set(inputs), list(inputs)
     while frontier:  # over every edge: which nodes an input reaches at all
-        node = frontier.pop()
-        for src, dst in graph.edges:
-            if src == node and dst not in reached:
+        for dst in every[frontier.pop()]:
+            if dst not in reached:
                 reached.add(dst)
                 frontier.append(dst)
     unreached = [n for n in graph.nodes if n not in reached]
@@ -92,7 +93,6 @@ class ImportedGraph:
     order: tuple[str, ...]
     sources: dict[str, tuple[tuple[str, bool], ...]]  # node -> ((source, delayed), ...)
     params: dict[str, dict[str, jax.Array]]
-    input_name: str
     input_shape: tuple[int, ...]
     outputs: tuple[str, ...]
     steps: int
@@ -259,7 +259,7 @@ def import_graph(graph: nir.NIRGraph | str, **overrides: Any) -> ImportedGraph:
     reset = _text(meta.get("reset", "subtract"))
     if reset not in ("subtract", "zero"):
         raise ValueError(f"reset={reset!r} in the graph's metadata is invalid: must be 'subtract' or 'zero'")
-    return ImportedGraph(nodes=dict(graph.nodes), order=order, sources=sources, params=params, input_name=input_name,
+    return ImportedGraph(nodes=dict(graph.nodes), order=order, sources=sources, params=params,
                          input_shape=input_shape, outputs=outputs, steps=int(meta["steps_per_decision"]),
                          dt=float(meta.get("dt", 1.0)), reset=reset, before_update=timing == "before_update",
                          reset_each_decision=reset_each, action=_text(meta.get("action", "argmax")),
@@ -267,10 +267,10 @@ def import_graph(graph: nir.NIRGraph | str, **overrides: Any) -> ImportedGraph:
                          metadata={k: v for k, v in meta.items()})  # fmt: skip
 
 
-def nir_policy(path: str, env_id: str = "", num_graphs: int = 1):
+def nir_policy(path: str, env_id: str = ""):
     """The NIR file ``path`` as a :class:`~synjax.runs.saved_policy.Policy` on the JAX environment ``env_id``
-    (default: the graph's ``env`` metadata), and its parameters stacked on a leading run axis of ``num_graphs``
-    copies: what ``synjax eval --nir`` plays."""
+    (default: the graph's ``env`` metadata), its parameters with a leading run axis of 1, and the
+    :class:`ImportedGraph`: what ``synjax eval --nir`` plays."""
     from synjax.agents.networks import obs_encoder
     from synjax.envs import registry
     from synjax.runs.saved_policy import Policy
@@ -283,11 +283,10 @@ def nir_policy(path: str, env_id: str = "", num_graphs: int = 1):
     _, encode = obs_encoder(env, env_params)
 
     def act(params, obs, carry):
-        action, carry = graph.act(params, carry, encode(obs))
-        return action, carry
+        return graph.act(params, carry, encode(obs))
 
     def initial_carry(params, batch_shape):
         return graph.initial_state(int(np.prod(batch_shape)))
 
-    params = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_graphs, *x.shape)), graph.params)
+    params = jax.tree.map(lambda x: x[None], graph.params)
     return Policy(env, env_params, None, act, initial_carry=initial_carry), params, graph
