@@ -55,12 +55,15 @@ class Signals(NamedTuple):
     post: (n_post,) post-synaptic spikes of this time step (with ``pre``).
     modulator: scalar (reward, TD error): the step ends a modulation step.
     row: int32 scalar, the one active pre neuron of the window (sparse rules).
+    learning: (n_post,) the learning signal of this time step (e-prop, :func:`synjax.snn.eprop.eprop`, whose
+      ``post`` is the postsynaptic pseudo-derivatives rather than spikes).
     """
 
     pre: jax.Array | None = None
     post: jax.Array | None = None
     modulator: jax.Array | float | None = None
     row: jax.Array | int | None = None
+    learning: jax.Array | None = None
 
 
 class PlasticityRule(NamedTuple):
