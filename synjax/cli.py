@@ -31,6 +31,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
         "synjax.agents.a2c",
         "A2C on any JAX env, seeds (and --lr 1e-4,3e-4 style sweeps) vmapped in one jit",
     ),
+    "eprop": (
+        "synjax.agents.eprop",
+        "online spiking actor-critic: reward-based e-prop at every env step, no BPTT (or its controls)",
+    ),
     "eval": (
         "synjax.runs.evaluate_run",
         "evaluate, text-render or draw (GIF) the saved policies of a run: synjax eval --run DIR",

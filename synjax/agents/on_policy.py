@@ -8,7 +8,8 @@ One iteration of the loop, the same for every algorithm:
    ``V(s_{t+1})`` and the policy's carry before and after) and may change its own state, the parameters and the
    optimizer state at once;
 2. **batch**: GAE advantages and returns of the rollout (:func:`synjax.agents.rollout.rollout_batch`);
-3. **update**: the algorithm's ``update`` on the batch; then the rollout's observations are folded into the
+3. **update**: the algorithm's ``update`` on the batch (an algorithm that learns only in its
+   :class:`StepLearner` has none, and skips the batch too); then the rollout's observations are folded into the
    network's observation statistics (kept frozen while collecting and updating, so the stored
    log-probabilities stay exact).
 
@@ -109,7 +110,8 @@ class OnPolicyAlgorithm:
       name: ``"ppo"``, ``"a2c"``, ``"pqn"``.
       metrics: names of the update's metrics.
       make_optimizer: ``(config, num_updates) -> optax optimizer``.
-      update: the whole update of one rollout (:data:`Update`).
+      update: the whole update of one rollout (:data:`Update`); None: there is none (a :class:`StepLearner`
+        does all the learning, and no batch, advantages or values of the rollout are computed).
       minibatch_step: one gradient step on a minibatch (:data:`MinibatchStep`).
       passes: ``config -> (passes over the batch, minibatches per pass)``.
       exploration: ``(config, env steps so far) -> rate`` for a policy that sets its own exploration
@@ -120,7 +122,7 @@ class OnPolicyAlgorithm:
     name: str
     metrics: tuple[str, ...]
     make_optimizer: Callable[[Any, int], optax.GradientTransformation]
-    update: Update
+    update: Update | None
     minibatch_step: MinibatchStep
     passes: Callable[[Any], tuple[int, int]]
     exploration: Callable[[Any, jax.Array], jax.Array] | None = None
@@ -319,14 +321,17 @@ def make_train(
                  runner.first, runner.params, runner.opt_state, runner.learner)  # fmt: skip
         carry, (traj, step_metrics) = run(carry)
         env_state, obs, rnorm, episodes, rollout_key, policy_carry, first, params, opt_state, learned = carry
-        batch = rollout_batch(apply, params, encode, traj, runner.policy_carry, obs, first, config.gamma,
-                              config.gae_lambda)  # fmt: skip
-        params, opt_state, metrics = algorithm.update(config, apply, tx, params, opt_state, batch, key, i)
+        metrics, seen = {}, None
+        if algorithm.update is not None:
+            batch = rollout_batch(apply, params, encode, traj, runner.policy_carry, obs, first, config.gamma,
+                                  config.gae_lambda)  # fmt: skip
+            params, opt_state, metrics = algorithm.update(config, apply, tx, params, opt_state, batch, key, i)
+            seen = batch.obs
         metrics = {**metrics, **jax.tree.map(jnp.mean, step_metrics)}
         stats = runner.stats
         if normalizes:
             model = nnx.merge(graphdef, params, stats)
-            model.obs_norm.update(batch.obs)
+            model.obs_norm.update(encode(traj.obs) if seen is None else seen)
             stats = nnx.split(model, nnx.Param, ...)[2]
         done_sum, done_count = episodes.done_return_sum.sum(), episodes.done_count.sum()
         report((i + 1) * b, done_sum / done_count, every=report_every)

@@ -225,6 +225,13 @@ def eprop(cell: Cell, kappa: float) -> PlasticityRule:
     return PlasticityRule(init, update)
 
 
+def td_trace(trace: Any, gradient: Any, decay: Any) -> Any:
+    """``decay * trace + gradient``: the eligibility of reward-based e-prop across decisions (``decay = gamma
+    lambda``, 0 where an episode starts; broadcast over the trailing axes of ``trace``)."""
+    decay = jnp.asarray(decay)
+    return decay.reshape(*decay.shape, *([1] * (jnp.ndim(trace) - decay.ndim))) * trace + gradient
+
+
 def td_eligibility(decay: float) -> PlasticityRule:
     """Reward-based e-prop's third factor as a rule after :func:`eprop` in a ``chain``: the incoming ``dw`` (the
     step's pseudo-gradient) accumulates in a trace ``F <- decay F + dw``; at a step with ``signals.modulator``
@@ -234,7 +241,7 @@ def td_eligibility(decay: float) -> PlasticityRule:
 
     def update(dw, trace, weights, signals: Signals):
         del weights
-        trace = decay * trace + dw
+        trace = td_trace(trace, dw, decay)
         out = jnp.zeros_like(dw) if signals.modulator is None else signals.modulator * trace
         return out, trace
 

@@ -1,0 +1,209 @@
+"""Online spiking learners side by side: e-prop, its BPTT twin, the frozen-hidden control, the non-spiking twin
+and the three-factor (reward-modulated STDP) baseline, on one network, seeds and budget; and what one update
+costs in memory and time.
+
+    python scripts/bench_online.py learning --task masked [--num-seeds 4] [--total-timesteps 2000000]
+    python scripts/bench_online.py memory              # peak temporary bytes of one update, 16 / 128 / 1024 steps
+    python scripts/bench_online.py speed               # agent steps/s, e-prop and BPTT, 1 and 64 seeds
+    python scripts/bench_online.py gradient            # e-prop against jax.grad (BPTT), exact and recurrent cases
+
+``learning`` runs every variant of one task's preset (``synjax eprop --preset TASK``) in this process, one after
+the other, and prints the medians of the final deterministic return with their 95% intervals, per-seed values
+and steps/s; ``--out DIR`` (default ``runs/bench_online``) keeps each variant's results folder and a JSON of the
+table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from synjax.agents import a2c
+from synjax.agents import eprop as agent
+from synjax.agents.config import make_env
+from synjax.agents.on_policy import StepData, make_network
+from synjax.agents.rollout import Batch, Transition
+from synjax.runs.results import stats
+
+#: (row label, settings over the preset)
+VARIANTS = (
+    ("e-prop", {}),
+    ("BPTT twin (A2C through time)", {"learning": "bptt"}),
+    ("frozen hidden (read-out only)", {"learning": "frozen"}),
+    ("e-prop, random feedback", {"feedback": "random"}),
+    ("e-prop, non-spiking twin (tanh)", {"neuron": "tanh"}),
+    ("three-factor R-STDP", {"learning": "rstdp"}),
+)
+
+
+def learning(args) -> None:
+    preset = agent.PRESETS[args.task]
+    budget = {"total_timesteps": args.total_timesteps} if args.total_timesteps else {}
+    base = dataclasses.replace(preset, num_seeds=args.num_seeds, progress=False, gif=False, overwrite=True, **budget)
+    out = Path(args.out) / args.task
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, change in VARIANTS:
+        if args.variants and label.split(" ")[0].rstrip(",") not in args.variants:
+            continue
+        config = dataclasses.replace(base, out=str(out / _slug(label)), **change)
+        path, _ = agent.run(config)
+        summary = json.loads((path / "summary.json").read_text())
+        final = np.asarray(summary["final"]["eval_return"]["per_seed"], np.float64)
+        mean = stats(final)
+        row = {"variant": label, "settings": change, "median": float(np.median(final)), "mean": mean["mean"],
+               "ci95_mean": mean["ci95"], "per_seed": final.round(1).tolist(), "steps_per_s": summary["steps_per_s"],
+               "wall_s": round(summary["wall_time_s"], 1), "folder": str(path)}  # fmt: skip
+        rows.append(row)
+        low, high = mean["ci95"]
+        print(f"{label:<34} median {row['median']:7.1f}  mean {row['mean']:7.1f} [{low:6.1f}, {high:6.1f}]  "
+              f"{summary['steps_per_s']:9.0f} steps/s  per seed {row['per_seed']}", flush=True)  # fmt: skip
+    record = {"task": args.task, "env": base.env, "num_seeds": base.num_seeds, "total_timesteps": base.total_timesteps,
+              "date": time.strftime("%Y-%m-%d"), "rows": rows}  # fmt: skip
+    (out / "table.json").write_text(json.dumps(record, indent=1))
+    print(f"wrote {out / 'table.json'}")
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
+
+
+def _sequence(config: agent.EpropConfig, length: int):
+    """A network of ``config`` and a random batch of ``length`` steps of its environment, shaped as the loop's."""
+    env, env_params = make_env(config)
+    net = make_network(config, env, env_params, nnx.Rngs(0))
+    n = config.num_envs
+    obs_dim = net.obs_dim
+    k = jax.random.split(jax.random.key(1), 3)
+    obs = jax.random.normal(k[0], (length, n, obs_dim))
+    action = jax.random.randint(k[1], (length, n), 0, net.action_dim)
+    reward = jax.random.normal(k[2], (length, n))
+    return net, obs, action, reward
+
+
+def memory(args) -> None:
+    """Peak temporary bytes (XLA's compiled memory analysis) of one update over a sequence of L steps of N
+    environments: e-prop's (forward plus learner, step by step) against BPTT's (A2C's gradient through the
+    L steps), the same recurrent LIF network."""
+    print(f"{'steps':>6} {'e-prop MiB':>11} {'BPTT MiB':>10} {'e-prop / BPTT':>14}")
+    rows = []
+    for length in args.lengths:
+        sizes = {}
+        for learning in ("eprop", "bptt"):
+            config = dataclasses.replace(agent.PRESETS["acrobot"], learning=learning, num_steps=length)
+            net, obs, action, reward = _sequence(config, length)
+            graphdef, params, stats = nnx.split(net, nnx.Param, ...)
+            apply = lambda p, c, o, r: nnx.merge(graphdef, p, stats)(o, c, r)  # noqa: E731
+            tx = agent.make_optimizer(config, 1)
+            carry0 = net.initial_carry((config.num_envs,))
+            first = jnp.zeros(action.shape, bool)
+            if learning == "eprop":
+
+                def update(params, opt_state, traces, carry0=carry0, apply=apply, tx=tx, config=config):
+                    def step(c, x):
+                        params, opt_state, traces, carry = c
+                        o, a, r, f = x
+                        _, value, nxt = apply(params, carry, o, f)
+                        tr = Transition(o, a, jnp.zeros_like(r), r, f, f, o, f)
+                        data = StepData(tr, o, value, value, carry, nxt, jnp.int32(0))
+                        traces, params, opt_state, _ = agent.learner_step(config, apply, tx, traces, params,
+                                                                          opt_state, data)  # fmt: skip
+                        return (params, opt_state, traces, nxt), None
+
+                    return jax.lax.scan(step, (params, opt_state, traces, carry0), (obs, action, reward, first))[0]
+
+                compiled = jax.jit(update).lower(params, tx.init(params),
+                                                 agent.learner_init(config, params, config.num_envs)).compile()  # fmt: skip
+            else:
+                batch = Batch(obs, action, jnp.zeros_like(reward), jnp.zeros_like(reward), reward, reward, first,
+                              carry0)  # fmt: skip
+
+                def update(params, opt_state, batch=batch, apply=apply, tx=tx, config=config):
+                    return a2c.update_step(config, apply, tx, params, opt_state, batch, None, 0)[:2]
+
+                compiled = jax.jit(update).lower(params, tx.init(params)).compile()
+            sizes[learning] = compiled.memory_analysis().temp_size_in_bytes
+        ratio = sizes["eprop"] / sizes["bptt"]
+        rows.append({"steps": length, "eprop_bytes": sizes["eprop"], "bptt_bytes": sizes["bptt"], "ratio": ratio})
+        print(f"{length:>6} {sizes['eprop'] / 2**20:>11.2f} {sizes['bptt'] / 2**20:>10.2f} {ratio:>14.3f}", flush=True)
+    _write(args, "memory", rows)
+
+
+def speed(args) -> None:
+    """Total agent steps/s of e-prop and its BPTT twin at equal settings (the acrobot preset's network on
+    CartPole-v1), 1 and 64 seeds, alternating, best of ``--repeats``."""
+    rows = []
+    for seeds in args.seeds:
+        best = {}
+        for _ in range(args.repeats):
+            for learning in ("eprop", "bptt"):
+                config = dataclasses.replace(agent.PRESETS["acrobot"], env="CartPole-v1", learning=learning,
+                                             num_seeds=seeds, total_timesteps=args.steps, eval_every=10_000,
+                                             progress=False, gif=False, overwrite=True,
+                                             out=str(Path(args.out) / "speed"))  # fmt: skip
+                path, _ = agent.run(config)
+                rate = json.loads((path / "summary.json").read_text())["steps_per_s"]
+                best[learning] = max(best.get(learning, 0.0), rate)
+        rows.append({"seeds": seeds, **best, "ratio": best["eprop"] / best["bptt"]})
+        print(f"{seeds:>3} seeds: e-prop {best['eprop']:,.0f}  BPTT {best['bptt']:,.0f}  agent steps/s "
+              f"(e-prop / BPTT {best['eprop'] / best['bptt']:.2f})", flush=True)  # fmt: skip
+    _write(args, "speed", rows)
+
+
+def gradient(args) -> None:
+    """e-prop's gradient against jax.grad through time, from the test's problem (tests/test_eprop.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import test_eprop as t
+
+    from synjax.snn import eprop as rule
+
+    for kind, recurrent in (("LIF", False), ("ALIF", False), ("LIF", True), ("ALIF", True)):
+        x, w_in, w_rec, w_out, target = t._problem(1)
+        cell = rule.Cell(kind=kind, beta_a=0.5 if kind == "ALIF" else 0.07)
+        w_rec = w_rec if recurrent else None
+        bptt = jax.grad(t._loss, argnums=1)(cell, w_in, w_rec, w_out, x, target)
+        ours = t._eprop_gradients(cell, w_in, w_rec, w_out, x, target)[0]
+        cos = float((ours * bptt).sum() / jnp.linalg.norm(ours) / jnp.linalg.norm(bptt))
+        print(f"{kind:<5} recurrent={recurrent!s:<5} relative error {t._relative(ours, bptt):.2e}  cosine {cos:.4f}")
+
+
+def _write(args, name: str, rows) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))
+    print(f"wrote {out / f'{name}.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="section", required=True)
+    p = sub.add_parser("learning")
+    p.add_argument("--task", choices=tuple(agent.PRESETS), required=True)
+    p.add_argument("--num-seeds", type=int, default=4)
+    p.add_argument("--total-timesteps", type=int, default=None)
+    p.add_argument("--variants", nargs="*", default=None, help="first words of the rows to run (e-prop BPTT ...)")
+    p = sub.add_parser("memory")
+    p.add_argument("--lengths", type=int, nargs="*", default=[16, 128, 1024])
+    p = sub.add_parser("speed")
+    p.add_argument("--seeds", type=int, nargs="*", default=[1, 64])
+    p.add_argument("--steps", type=int, default=200_000)
+    p.add_argument("--repeats", type=int, default=2)
+    sub.add_parser("gradient")
+    for p in sub.choices.values():
+        p.add_argument("--out", default="runs/bench_online")
+    args = parser.parse_args()
+    {"learning": learning, "memory": memory, "speed": speed, "gradient": gradient}[args.section](args)
+
+
+if __name__ == "__main__":
+    main()
