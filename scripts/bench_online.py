@@ -93,7 +93,7 @@ def memory(args) -> None:
     """Peak temporary bytes (XLA's compiled memory analysis) of one update over a sequence of L steps of N
     environments: e-prop's (forward plus learner, step by step) against BPTT's (A2C's gradient through the
     L steps), the same recurrent LIF network."""
-    print(f"{'steps':>6} {'e-prop MiB':>11} {'BPTT MiB':>10} {'e-prop / BPTT':>14}")
+    print(f"{'steps':>6} {'e-prop MiB':>11} {'BPTT MiB':>10} {'e-prop / BPTT':>14}  (peak temporary bytes)")
     rows = []
     for length in args.lengths:
         sizes = {}
@@ -130,10 +130,15 @@ def memory(args) -> None:
                     return a2c.update_step(config, apply, tx, params, opt_state, batch, None, 0)[:2]
 
                 compiled = jax.jit(update).lower(params, tx.init(params)).compile()
-            sizes[learning] = compiled.memory_analysis().temp_size_in_bytes
+            analysis = compiled.memory_analysis()
+            sizes[learning] = analysis.temp_size_in_bytes
+            sizes[f"{learning}_arguments"] = analysis.argument_size_in_bytes
         ratio = sizes["eprop"] / sizes["bptt"]
-        rows.append({"steps": length, "eprop_bytes": sizes["eprop"], "bptt_bytes": sizes["bptt"], "ratio": ratio})
-        print(f"{length:>6} {sizes['eprop'] / 2**20:>11.2f} {sizes['bptt'] / 2**20:>10.2f} {ratio:>14.3f}", flush=True)
+        rows.append({"steps": length, "eprop_bytes": sizes["eprop"], "bptt_bytes": sizes["bptt"], "ratio": ratio,
+                     "eprop_argument_bytes": sizes["eprop_arguments"], "bptt_argument_bytes": sizes["bptt_arguments"]})
+        print(f"{length:>6} {sizes['eprop'] / 2**20:>11.2f} {sizes['bptt'] / 2**20:>10.2f} {ratio:>14.4f}"
+              f"   (arguments: e-prop {sizes['eprop_arguments'] / 2**20:.2f} MiB: parameters, optimizer state, "
+              f"traces per environment; BPTT {sizes['bptt_arguments'] / 2**20:.2f} MiB)", flush=True)  # fmt: skip
     _write(args, "memory", rows)
 
 

@@ -248,11 +248,15 @@ class EpropFields:
       feedback: the learning signal's feedback weights: ``symmetric`` (the read-out weights) or ``random``.
       update_every: ``unroll`` (the step gradients averaged over each rollout of ``num_steps``, then one optimizer
         step) or ``step`` (an optimizer step at every environment step).
-      alpha: membrane decay per SNN step (IF: 1); kappa: the read-out's decay; threshold: firing threshold.
-      adapt_decay: ALIF's adaptation decay per SNN step (``rho``); adapt_strength: its threshold increase per unit
-        of adaptation (``beta_a``).
+      alpha: membrane decay per SNN step (IF: 1).
+      kappa: the read-out's decay per SNN step (the read-out restarts each decision).
+      threshold: firing threshold.
+      adapt_decay: ALIF's adaptation decay per SNN step (``rho``).
+      adapt_strength: ALIF's threshold increase per unit of adaptation (``beta_a``).
       dampening: height of the pseudo-derivative (triangle surrogate; BPTT uses the same).
-      norm_obs: running observation normalization; norm_reward, reward_scale: as the other agents.
+      norm_obs: running observation normalization.
+      norm_reward: scale rewards by the running std of the discounted return.
+      reward_scale: multiply rewards by this before learning (episode returns are reported unscaled).
       eval_every: evaluate the deterministic policy every this many rollouts.
     """
 
