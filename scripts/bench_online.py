@@ -47,7 +47,9 @@ VARIANTS = (
 def learning(args) -> None:
     preset = agent.PRESETS[args.task]
     budget = {"total_timesteps": args.total_timesteps} if args.total_timesteps else {}
-    base = dataclasses.replace(preset, num_seeds=args.num_seeds, progress=False, gif=False, overwrite=True, **budget)
+    base = dataclasses.replace(
+        preset, num_seeds=args.num_seeds, progress=False, gif=False, overwrite=True, **budget
+    )
     out = Path(args.out) / args.task
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -89,56 +91,64 @@ def _sequence(config: agent.EpropConfig, length: int):
     return net, obs, action, reward
 
 
+def compiled_update(learning: str, length: int):
+    """One update over a sequence of ``length`` steps of the acrobot preset's network (recurrent LIF), compiled:
+    e-prop's (the network and the learner, step by step, nothing stacked) or BPTT's (A2C's gradient through the
+    ``length`` steps)."""
+    config = dataclasses.replace(agent.PRESETS["acrobot"], learning=learning, num_steps=length)
+    net, obs, action, reward = _sequence(config, length)
+    graphdef, params, stats = nnx.split(net, nnx.Param, ...)
+
+    def apply(p, c, o, r):
+        return nnx.merge(graphdef, p, stats)(o, c, r)
+
+    tx = agent.make_optimizer(config, 1)
+    carry0 = net.initial_carry((config.num_envs,))
+    first = jnp.zeros(action.shape, bool)
+    if learning == "bptt":
+        batch = Batch(
+            obs, action, jnp.zeros_like(reward), jnp.zeros_like(reward), reward, reward, first, carry0
+        )
+
+        def bptt(params, opt_state):
+            return a2c.update_step(config, apply, tx, params, opt_state, batch, None, 0)[:2]
+
+        return jax.jit(bptt).lower(params, tx.init(params)).compile()
+
+    def step(c, x):
+        params, opt_state, traces, carry = c
+        o, a, r, f = x
+        _, value, nxt = apply(params, carry, o, f)
+        data = StepData(
+            Transition(o, a, jnp.zeros_like(r), r, f, f, o, f), o, value, value, carry, nxt, jnp.int32(0)
+        )
+        traces, params, opt_state, _ = agent.learner_step(config, apply, tx, traces, params, opt_state, data)
+        return (params, opt_state, traces, nxt), None
+
+    def online(params, opt_state, traces):
+        return jax.lax.scan(step, (params, opt_state, traces, carry0), (obs, action, reward, first))[0]
+
+    traces = agent.learner_init(config, params, config.num_envs)
+    return jax.jit(online).lower(params, tx.init(params), traces).compile()
+
+
 def memory(args) -> None:
     """Peak temporary bytes (XLA's compiled memory analysis) of one update over a sequence of L steps of N
-    environments: e-prop's (forward plus learner, step by step) against BPTT's (A2C's gradient through the
-    L steps), the same recurrent LIF network."""
+    environments, e-prop's against BPTT's (:func:`compiled_update`)."""
     print(f"{'steps':>6} {'e-prop MiB':>11} {'BPTT MiB':>10} {'e-prop / BPTT':>14}  (peak temporary bytes)")
     rows = []
     for length in args.lengths:
-        sizes = {}
-        for learning in ("eprop", "bptt"):
-            config = dataclasses.replace(agent.PRESETS["acrobot"], learning=learning, num_steps=length)
-            net, obs, action, reward = _sequence(config, length)
-            graphdef, params, stats = nnx.split(net, nnx.Param, ...)
-            apply = lambda p, c, o, r: nnx.merge(graphdef, p, stats)(o, c, r)  # noqa: E731
-            tx = agent.make_optimizer(config, 1)
-            carry0 = net.initial_carry((config.num_envs,))
-            first = jnp.zeros(action.shape, bool)
-            if learning == "eprop":
-
-                def update(params, opt_state, traces, carry0=carry0, apply=apply, tx=tx, config=config):
-                    def step(c, x):
-                        params, opt_state, traces, carry = c
-                        o, a, r, f = x
-                        _, value, nxt = apply(params, carry, o, f)
-                        tr = Transition(o, a, jnp.zeros_like(r), r, f, f, o, f)
-                        data = StepData(tr, o, value, value, carry, nxt, jnp.int32(0))
-                        traces, params, opt_state, _ = agent.learner_step(config, apply, tx, traces, params,
-                                                                          opt_state, data)  # fmt: skip
-                        return (params, opt_state, traces, nxt), None
-
-                    return jax.lax.scan(step, (params, opt_state, traces, carry0), (obs, action, reward, first))[0]
-
-                compiled = jax.jit(update).lower(params, tx.init(params),
-                                                 agent.learner_init(config, params, config.num_envs)).compile()  # fmt: skip
-            else:
-                batch = Batch(obs, action, jnp.zeros_like(reward), jnp.zeros_like(reward), reward, reward, first,
-                              carry0)  # fmt: skip
-
-                def update(params, opt_state, batch=batch, apply=apply, tx=tx, config=config):
-                    return a2c.update_step(config, apply, tx, params, opt_state, batch, None, 0)[:2]
-
-                compiled = jax.jit(update).lower(params, tx.init(params)).compile()
-            analysis = compiled.memory_analysis()
-            sizes[learning] = analysis.temp_size_in_bytes
-            sizes[f"{learning}_arguments"] = analysis.argument_size_in_bytes
-        ratio = sizes["eprop"] / sizes["bptt"]
-        rows.append({"steps": length, "eprop_bytes": sizes["eprop"], "bptt_bytes": sizes["bptt"], "ratio": ratio,
-                     "eprop_argument_bytes": sizes["eprop_arguments"], "bptt_argument_bytes": sizes["bptt_arguments"]})
-        print(f"{length:>6} {sizes['eprop'] / 2**20:>11.2f} {sizes['bptt'] / 2**20:>10.2f} {ratio:>14.4f}"
-              f"   (arguments: e-prop {sizes['eprop_arguments'] / 2**20:.2f} MiB: parameters, optimizer state, "
-              f"traces per environment; BPTT {sizes['bptt_arguments'] / 2**20:.2f} MiB)", flush=True)  # fmt: skip
+        analyses = {
+            learning: compiled_update(learning, length).memory_analysis() for learning in ("eprop", "bptt")
+        }
+        temp = {k: a.temp_size_in_bytes for k, a in analyses.items()}
+        arguments = {k: a.argument_size_in_bytes for k, a in analyses.items()}
+        ratio = temp["eprop"] / temp["bptt"]
+        rows.append({"steps": length, "eprop_bytes": temp["eprop"], "bptt_bytes": temp["bptt"], "ratio": ratio,
+                     "eprop_argument_bytes": arguments["eprop"], "bptt_argument_bytes": arguments["bptt"]})  # fmt: skip
+        print(f"{length:>6} {temp['eprop'] / 2**20:>11.2f} {temp['bptt'] / 2**20:>10.2f} {ratio:>14.4f}"
+              f"   (arguments: e-prop {arguments['eprop'] / 2**20:.2f} MiB: parameters, optimizer state, "
+              f"traces per environment; BPTT {arguments['bptt'] / 2**20:.2f} MiB)", flush=True)  # fmt: skip
     _write(args, "memory", rows)
 
 
@@ -179,7 +189,9 @@ def gradient(args) -> None:
         bptt = jax.grad(t._loss, argnums=1)(cell, w_in, w_rec, w_out, x, target)
         ours = t._eprop_gradients(cell, w_in, w_rec, w_out, x, target)[0]
         cos = float((ours * bptt).sum() / jnp.linalg.norm(ours) / jnp.linalg.norm(bptt))
-        print(f"{kind:<5} recurrent={recurrent!s:<5} relative error {t._relative(ours, bptt):.2e}  cosine {cos:.4f}")
+        print(
+            f"{kind:<5} recurrent={recurrent!s:<5} relative error {t._relative(ours, bptt):.2e}  cosine {cos:.4f}"
+        )
 
 
 def _write(args, name: str, rows) -> None:
@@ -196,7 +208,9 @@ def main() -> None:
     p.add_argument("--task", choices=tuple(agent.PRESETS), required=True)
     p.add_argument("--num-seeds", type=int, default=4)
     p.add_argument("--total-timesteps", type=int, default=None)
-    p.add_argument("--variants", nargs="*", default=None, help="first words of the rows to run (e-prop BPTT ...)")
+    p.add_argument(
+        "--variants", nargs="*", default=None, help="first words of the rows to run (e-prop BPTT ...)"
+    )
     p = sub.add_parser("memory")
     p.add_argument("--lengths", type=int, nargs="*", default=[16, 128, 1024])
     p = sub.add_parser("speed")

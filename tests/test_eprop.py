@@ -162,3 +162,23 @@ def test_bad_decays_are_refused():
         eprop.eprop(eprop.Cell(), 1.5)
     with pytest.raises(ValueError, match="^decay="):
         eprop.td_eligibility(-0.1)
+
+
+@pytest.mark.parametrize("kind", ["LIF", "ALIF"])
+def test_a_window_of_steps_equals_stepping_the_traces(kind):
+    """eligibility_window (one contraction over the steps without adaptation) gives what stepping
+    eligibility_step and the read-out filter gives, traces included."""
+    cell = eprop.Cell(kind=kind, beta_a=0.5)
+    k = jax.random.split(jax.random.key(4), 3)
+    pre = jax.random.normal(k[0], (6, BATCH, N_IN))
+    psi = jax.random.uniform(k[1], (6, BATCH, HIDDEN)) * 0.3
+    start = eprop.eligibility_init(cell, (BATCH,), N_IN, HIDDEN)
+    start = start._replace(pbar=jax.random.normal(k[2], (BATCH, N_IN)))
+    traces, ebar = start, jnp.zeros((BATCH, N_IN, HIDDEN))
+    for t in range(6):
+        e, traces = eprop.eligibility_step(cell, traces, pre[t], psi[t])
+        ebar = KAPPA * ebar + e
+    window, after = eprop.eligibility_window(cell, start, pre, psi, KAPPA)
+    np.testing.assert_allclose(window, ebar, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(traces)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -75,14 +75,18 @@ def _network_for(config):
 @pytest.mark.parametrize("learning", ["eprop", "bptt"])
 def test_the_critic_learns_the_probe_values_online_and_by_its_bptt_twin(learning):
     step = {"update_every": "step"} if learning == "eprop" else {}  # 640 optimizer steps, as the twin
-    out, value = _train_probe(_probe_config(learning=learning, reward_scale=1.0, ent_coef=0.0, lr=1e-2, **step))
+    out, value = _train_probe(
+        _probe_config(learning=learning, reward_scale=1.0, ent_coef=0.0, lr=1e-2, **step)
+    )
     np.testing.assert_allclose(value, [1.0, -1.0], atol=0.15)
     assert np.isfinite(np.asarray(out.final["synops"]))
 
 
 def test_the_twin_is_the_same_network_and_carries_no_traces():
     eprop_net, bptt_net = _network("carried"), _network("carried", learning="bptt")
-    for a, b in zip(jax.tree.leaves(nnx.state(eprop_net, nnx.Param)), jax.tree.leaves(nnx.state(bptt_net, nnx.Param))):
+    for a, b in zip(
+        jax.tree.leaves(nnx.state(eprop_net, nnx.Param)), jax.tree.leaves(nnx.state(bptt_net, nnx.Param))
+    ):
         np.testing.assert_array_equal(a, b)
     obs, reset = jnp.ones((2, OBS)), jnp.ones((2,), bool)
     d1, v1, c1 = eprop_net(obs, eprop_net.initial_carry((2,)), reset)

@@ -30,7 +30,6 @@ trained by A2C's gradient through time over each rollout, its twin).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Annotated, Any, ClassVar, NamedTuple
 
@@ -118,7 +117,7 @@ class EpropActorCritic(PolicyNetwork):
     def rest(self, batch: int) -> EpropCarry:
         """The carry at an episode's start, leaves ``(batch, ...)``."""
         h, d1 = self.hidden, self.obs_dim + 1
-        zeros = lambda *shape: jnp.zeros((batch, *shape), jnp.float32)  # noqa: E731
+        zeros = lambda *shape: jnp.zeros((batch, *shape), jnp.float32)
         if not self.traces:
             return EpropCarry(rule.rest((batch, h)))
         if self.learning == "rstdp":
@@ -139,7 +138,9 @@ class EpropActorCritic(PolicyNetwork):
         ``batch_shape``."""
         if self.time_mode == "inner" and not self.traces:
             return ()
-        return jax.tree.map(lambda x: x.reshape(*batch_shape, *x.shape[1:]), self.rest(math.prod(batch_shape)))
+        return jax.tree.map(
+            lambda x: x.reshape(*batch_shape, *x.shape[1:]), self.rest(math.prod(batch_shape))
+        )
 
     def decide(self, obs: jax.Array, carry: Any, reset: Any) -> tuple[EpropCarry, jax.Array]:
         """One decision on ``obs (B, D)`` from ``carry`` (leaves (B, ...) or ``()``), restarting at rest where
@@ -171,13 +172,7 @@ class EpropActorCritic(PolicyNetwork):
             last = state.z
             current = drive if w_rec is None else drive + last @ w_rec
             z, psi, state = rule.neuron_step(cell, state, current)
-            if learning == "eprop":
-                e, pre_in = rule.eligibility_step(cell, pre_in, x, psi)
-                tag_in = kappa * tag_in + e
-                if w_rec is not None:
-                    e, pre_rec = rule.eligibility_step(cell, pre_rec, last, psi)
-                    tag_rec = kappa * tag_rec + e
-            elif learning == "rstdp":
+            if learning == "rstdp":
                 pot, dep, pre_in = pair(pre_in, x, z, d_stdp, d_stdp, 1.0, 1.0)
                 tag_in = tag_in + pot - dep
                 if w_rec is not None:
@@ -186,15 +181,23 @@ class EpropActorCritic(PolicyNetwork):
             if self.traces:
                 zbar = kappa * zbar + z
             y = kappa * y + z @ w_out + b_out
-            return (state, pre_in, pre_rec, tag_in, tag_rec, zbar, y, count + z.sum(-1)), None
+            # e-prop's eligibility is computed after the steps from what they saw (rule.eligibility_window)
+            seen = (psi, last) if learning == "eprop" else ()
+            return (state, pre_in, pre_rec, tag_in, tag_rec, zbar, y, count + z.sum(-1)), seen
 
         zbar0 = jnp.zeros((batch, self.hidden)) if self.traces else ()
         c0 = (start.neuron, start.pre_in, start.pre_rec, start.tag_in, start.tag_rec, zbar0,
               jnp.zeros((batch, self.action_dim + 1)), jnp.zeros((batch,)))  # fmt: skip
-        c, _ = jax.lax.scan(step, c0, length=self.time_steps, unroll=min(UNROLL, self.time_steps))
+        c, seen = jax.lax.scan(step, c0, length=self.time_steps, unroll=min(UNROLL, self.time_steps))
         state, pre_in, pre_rec, tag_in, tag_rec, zbar, y, count = c
         if not self.traces:
             return EpropCarry(state, outputs=y), count
+        if learning == "eprop":
+            psi, last = seen
+            inputs = jnp.broadcast_to(x, (self.time_steps, *x.shape))
+            tag_in, pre_in = rule.eligibility_window(cell, pre_in, inputs, psi, kappa)
+            if w_rec is not None:
+                tag_rec, pre_rec = rule.eligibility_window(cell, pre_rec, last, psi, kappa)
         return EpropCarry(state, pre_in, pre_rec, tag_in, tag_rec, zbar, y), count
 
     def __call__(self, obs: jax.Array, carry: Any = (), reset: Any = None):
@@ -203,7 +206,7 @@ class EpropActorCritic(PolicyNetwork):
 
         lead = obs.shape[:-1]
         flat = obs.reshape(-1, obs.shape[-1])
-        flat_carry = jax.tree.map(lambda x: x.reshape(flat.shape[0], *x.shape[len(lead):]), carry)
+        flat_carry = jax.tree.map(lambda x: x.reshape(flat.shape[0], *x.shape[len(lead) :]), carry)
         flat_reset = None if reset is None else jnp.asarray(reset).reshape(-1)
         new, _ = self.decide(flat, flat_carry, flat_reset)
         y = new.outputs.reshape(*lead, -1)
@@ -363,7 +366,9 @@ def learner_step(config: EpropConfig, apply, tx, traces, params, opt_state, data
             step_grad[name] = -tag / steps
     decay = config.gamma * config.gae_lambda * (1.0 - tr.first.astype(jnp.float32))
     traces = {name: rule.td_trace(traces[name], step_grad[name], decay) for name in traces}
-    delta = tr.reward + config.gamma * (1.0 - tr.terminated.astype(jnp.float32)) * data.next_value - data.value
+    delta = (
+        tr.reward + config.gamma * (1.0 - tr.terminated.astype(jnp.float32)) * data.next_value - data.value
+    )
     grads = jax.tree.map(jnp.zeros_like, params)
     for name, trace in traces.items():
         g = (delta.reshape(-1, *([1] * (trace.ndim - 1))) * trace).mean(0)

@@ -119,7 +119,9 @@ def rest(shape: tuple[int, ...]) -> NeuronState:
     return NeuronState(zeros, zeros, zeros)
 
 
-def neuron_step(cell: Cell, state: NeuronState, current: jax.Array) -> tuple[jax.Array, jax.Array, NeuronState]:
+def neuron_step(
+    cell: Cell, state: NeuronState, current: jax.Array
+) -> tuple[jax.Array, jax.Array, NeuronState]:
     """One step on input ``current (..., H)``: ``(z, psi, new state)``: the outputs (spikes, or tanh for the
     twin) and their pseudo-derivatives w.r.t. the membrane, each ``(..., H)``."""
     v = cell.alpha * state.v + current
@@ -148,7 +150,9 @@ def eligibility_init(cell: Cell, batch: tuple[int, ...], n_pre: int, n_post: int
     return Eligibility(jnp.zeros((*batch, n_pre), jnp.float32), eps)
 
 
-def eligibility_step(cell: Cell, traces: Eligibility, pre: jax.Array, psi: jax.Array) -> tuple[jax.Array, Eligibility]:
+def eligibility_step(
+    cell: Cell, traces: Eligibility, pre: jax.Array, psi: jax.Array
+) -> tuple[jax.Array, Eligibility]:
     """One step: ``pre (..., n_pre)`` the presynaptic activity that entered this step's current, ``psi (...,
     H)`` the layer's pseudo-derivatives -> ``(e (..., n_pre, H), new traces)``."""
     pbar = cell.alpha * traces.pbar + pre
@@ -158,6 +162,36 @@ def eligibility_step(cell: Cell, traces: Eligibility, pre: jax.Array, psi: jax.A
     e = outer - cell.beta_a * psi[..., None, :] * traces.eps
     eps = outer + (cell.rho - psi[..., None, :] * cell.beta_a) * traces.eps
     return e, Eligibility(pbar, eps)
+
+
+def eligibility_window(
+    cell: Cell, traces: Eligibility, pre: jax.Array, psi: jax.Array, kappa: float
+) -> tuple[jax.Array, Eligibility]:
+    """The read-out-filtered eligibility of a window of ``T`` steps whose read-out starts at zero: ``pre (T, ...,
+    n_pre)`` and ``psi (T, ..., H)`` as :func:`eligibility_step` takes them -> ``(ebar_T (..., n_pre, H), traces
+    after the window)``. The same numbers as stepping :func:`eligibility_step` and ``ebar <- kappa ebar + e``;
+    without adaptation the sum ``sum_t kappa^(T-1-t) pbar_t psi_t`` is one contraction over the steps instead of
+    ``T`` outer products."""
+    steps = pre.shape[0]
+    if cell.adaptive:
+
+        def step(c, x):
+            traces, ebar = c
+            e, traces = eligibility_step(cell, traces, *x)
+            return (traces, kappa * ebar + e), None
+
+        ebar0 = jnp.zeros((*pre.shape[1:], psi.shape[-1]), jnp.float32)
+        (traces, ebar), _ = jax.lax.scan(step, (traces, ebar0), (pre, psi))
+        return ebar, traces
+
+    def filter_pre(pbar, p):
+        pbar = cell.alpha * pbar + p
+        return pbar, pbar
+
+    pbar, pbars = jax.lax.scan(filter_pre, traces.pbar, pre)
+    weights = jnp.asarray([kappa ** (steps - 1 - t) for t in range(steps)], jnp.float32)
+    weighted = pbars * weights.reshape(steps, *([1] * (pbars.ndim - 1)))
+    return jnp.einsum("t...i,t...j->...ij", weighted, psi), Eligibility(pbar, ())
 
 
 def learning_signal(output_error: jax.Array, feedback: jax.Array) -> jax.Array:
