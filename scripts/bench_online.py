@@ -28,10 +28,12 @@ from flax import nnx
 
 from synjax.agents import a2c
 from synjax.agents import eprop as agent
-from synjax.agents.config import make_env
+from synjax.agents.config import make_env, parse_env_params
 from synjax.agents.on_policy import StepData, make_network
 from synjax.agents.rollout import Batch, Transition
-from synjax.runs.results import stats
+from synjax.runs.compare import compare_seeds
+from synjax.runs.plots import mean_ci95
+from synjax.runs.results import read_metrics_csv, stats
 
 #: (row label, settings over the preset)
 VARIANTS = (
@@ -45,6 +47,19 @@ VARIANTS = (
 
 
 def learning(args) -> None:
+    if args.replot:
+        out = Path(args.out) / (
+            args.task + "".join(f"-{k}-{v}" for k, v in parse_env_params(args.set).items())
+        )
+        record = json.loads((out / "table.json").read_text())
+        record["against_eprop"] = against_eprop(record["rows"])
+        (out / "table.json").write_text(json.dumps(record, indent=1))
+        plot(
+            out / "curves.png",
+            record["rows"],
+            f"{record['env']}: {record['num_seeds']} seeds each (mean, 95% interval)",
+        )
+        return
     preset = agent.PRESETS[args.task]
     budget = {"total_timesteps": args.total_timesteps} if args.total_timesteps else {}
     base = dataclasses.replace(
@@ -69,9 +84,51 @@ def learning(args) -> None:
         print(f"{label:<34} median {row['median']:7.1f}  mean {row['mean']:7.1f} [{low:6.1f}, {high:6.1f}]  "
               f"{summary['steps_per_s']:9.0f} steps/s  per seed {row['per_seed']}", flush=True)  # fmt: skip
     record = {"task": args.task, "env": base.env, "num_seeds": base.num_seeds, "total_timesteps": base.total_timesteps,
-              "date": time.strftime("%Y-%m-%d"), "rows": rows}  # fmt: skip
+              "date": time.strftime("%Y-%m-%d"), "rows": rows, "against_eprop": against_eprop(rows)}  # fmt: skip
     (out / "table.json").write_text(json.dumps(record, indent=1))
-    print(f"wrote {out / 'table.json'}")
+    plot(out / "curves.png", rows, f"{base.env}: {base.num_seeds} seeds each (mean, 95% interval)")
+    print(f"wrote {out / 'table.json'} and {out / 'curves.png'}")
+
+
+def against_eprop(rows) -> dict:
+    """Every other row's per-seed finals against e-prop's: the ratio of medians and of means, Welch's and
+    Mann-Whitney's p (:func:`synjax.runs.compare.compare_seeds`)."""
+    first = next((r for r in rows if r["variant"] == "e-prop"), None)
+    if first is None or len(first["per_seed"]) < 2:
+        return {}
+    out = {}
+    for row in rows:
+        if row is first:
+            continue
+        c = compare_seeds(first["per_seed"], row["per_seed"])
+        out[row["variant"]] = {
+            "eprop_over_it_median": first["median"] / row["median"] if row["median"] else None,
+            "eprop_over_it_mean": first["mean"] / row["mean"] if row["mean"] else None,
+            "welch_p": c["welch_p"], "mannwhitney_p": c["mannwhitney_p"],
+        }  # fmt: skip
+        print(f"  e-prop / {row['variant']}: medians {out[row['variant']]['eprop_over_it_median']:.2f}x, "
+              f"Welch p = {c['welch_p']:.2f}, Mann-Whitney p = {c['mannwhitney_p']:.2f}")  # fmt: skip
+    return out
+
+
+def plot(path: Path, rows, title: str) -> None:
+    """Each row's deterministic evaluation return against environment steps: its seeds' mean and the 95% interval
+    of the mean (:func:`synjax.runs.plots.mean_ci95`)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for row in rows:
+        curves = read_metrics_csv(Path(row["folder"]) / "metrics.csv")
+        steps, mean_low_high = curves["step"][0], mean_ci95(curves["eval_return"])
+        line = ax.plot(steps, mean_low_high[0], lw=1.8, label=row["variant"])[0]
+        ax.fill_between(steps, mean_low_high[1], mean_low_high[2], color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel("deterministic return")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _slug(label: str) -> str:
@@ -210,6 +267,12 @@ def main() -> None:
     p.add_argument("--total-timesteps", type=int, default=None)
     p.add_argument(
         "--variants", nargs="*", default=None, help="first words of the rows to run (e-prop BPTT ...)"
+    )
+    p.add_argument(
+        "--set", default="", help="preset fields to change for every row: 'hidden=16,time_steps=2'"
+    )
+    p.add_argument(
+        "--replot", action="store_true", help="redraw table.json's curves and comparisons, no runs"
     )
     p = sub.add_parser("memory")
     p.add_argument("--lengths", type=int, nargs="*", default=[16, 128, 1024])
