@@ -109,6 +109,9 @@ def test_the_command_writes_a_run_that_eval_plays(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["eval", "--run", str(out), "--episodes", "2"]) == 0
     assert "return" in capsys.readouterr().out.lower()
+    nir_file = tmp_path / "policy.nir"  # not exported yet: refused with one line, nothing written
+    assert cli.main(["export", "--run", str(out), "--out", str(nir_file)]) == 2
+    assert "not exported yet" in capsys.readouterr().err and not nir_file.exists()
 
 
 @pytest.mark.parametrize(

@@ -75,8 +75,11 @@ def check_exportable(model: nnx.Module) -> SpikingNetwork:
     exported."""
     net = spiking_core(model)
     if net is None:
-        raise ValueError(f"a {type(model).__name__} has no spikes: only spiking networks (--network snn, "
-                         "snn-classify) are exported to NIR")  # fmt: skip
+        from synjax.agents.eprop import EpropActorCritic
+
+        kind = "is not exported yet" if isinstance(model, EpropActorCritic) else "has no spikes"
+        raise ValueError(f"a {type(model).__name__} {kind}: the spiking networks of --network snn and snn-classify "
+                         "are exported to NIR")  # fmt: skip
     if net.neuron not in EXPORTABLE_NEURONS:
         raise ValueError(f"snn_neuron={net.neuron!r} cannot be exported: NIR has no node for it; exported neurons "
                          f"are {', '.join(EXPORTABLE_NEURONS)}")  # fmt: skip
