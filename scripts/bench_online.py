@@ -35,14 +35,14 @@ from synjax.runs.compare import compare_seeds
 from synjax.runs.plots import mean_ci95
 from synjax.runs.results import read_metrics_csv, stats
 
-#: (row label, settings over the preset)
+#: (key, row label, settings over the preset)
 VARIANTS = (
-    ("e-prop", {}),
-    ("BPTT twin (A2C through time)", {"learning": "bptt"}),
-    ("frozen hidden (read-out only)", {"learning": "frozen"}),
-    ("e-prop, random feedback", {"feedback": "random"}),
-    ("e-prop, non-spiking twin (tanh)", {"neuron": "tanh"}),
-    ("three-factor R-STDP", {"learning": "rstdp"}),
+    ("eprop", "e-prop", {}),
+    ("bptt", "BPTT twin (A2C through time)", {"learning": "bptt"}),
+    ("frozen", "frozen hidden (read-out only)", {"learning": "frozen"}),
+    ("random", "e-prop, random feedback", {"feedback": "random"}),
+    ("twin", "e-prop, non-spiking twin (sigmoid)", {"neuron": "sigmoid"}),
+    ("rstdp", "three-factor R-STDP", {"learning": "rstdp"}),
 )
 
 
@@ -68,21 +68,25 @@ def learning(args) -> None:
     out = Path(args.out) / args.task
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for label, change in VARIANTS:
-        if args.variants and label.split(" ")[0].rstrip(",") not in args.variants:
+    for key, label, change in VARIANTS:
+        if args.variants and key not in args.variants:
             continue
-        config = dataclasses.replace(base, out=str(out / _slug(label)), **change)
+        config = dataclasses.replace(base, out=str(out / key), **change)
         path, _ = agent.run(config)
         summary = json.loads((path / "summary.json").read_text())
         final = np.asarray(summary["final"]["eval_return"]["per_seed"], np.float64)
         mean = stats(final)
-        row = {"variant": label, "settings": change, "median": float(np.median(final)), "mean": mean["mean"],
+        row = {"key": key, "variant": label, "settings": change, "median": float(np.median(final)), "mean": mean["mean"],
                "ci95_mean": mean["ci95"], "per_seed": final.round(1).tolist(), "steps_per_s": summary["steps_per_s"],
                "wall_s": round(summary["wall_time_s"], 1), "folder": str(path)}  # fmt: skip
         rows.append(row)
         low, high = mean["ci95"]
         print(f"{label:<34} median {row['median']:7.1f}  mean {row['mean']:7.1f} [{low:6.1f}, {high:6.1f}]  "
               f"{summary['steps_per_s']:9.0f} steps/s  per seed {row['per_seed']}", flush=True)  # fmt: skip
+    table = out / "table.json"
+    if args.variants and table.exists():  # a rerun of some rows keeps the others
+        kept = [r for r in json.loads(table.read_text())["rows"] if r.get("key") not in args.variants]
+        rows = sorted(kept + rows, key=lambda r: [v[0] for v in VARIANTS].index(r.get("key", "eprop")))
     record = {"task": args.task, "env": base.env, "num_seeds": base.num_seeds, "total_timesteps": base.total_timesteps,
               "date": time.strftime("%Y-%m-%d"), "rows": rows, "against_eprop": against_eprop(rows)}  # fmt: skip
     (out / "table.json").write_text(json.dumps(record, indent=1))
@@ -93,7 +97,7 @@ def learning(args) -> None:
 def against_eprop(rows) -> dict:
     """Every other row's per-seed finals against e-prop's: the ratio of medians and of means, Welch's and
     Mann-Whitney's p (:func:`synjax.runs.compare.compare_seeds`)."""
-    first = next((r for r in rows if r["variant"] == "e-prop"), None)
+    first = next((r for r in rows if r.get("key", "eprop") == "eprop" and r["variant"] == "e-prop"), None)
     if first is None or len(first["per_seed"]) < 2:
         return {}
     out = {}
@@ -129,10 +133,6 @@ def plot(path: Path, rows, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
 
 
 def _sequence(config: agent.EpropConfig, length: int):
@@ -266,7 +266,10 @@ def main() -> None:
     p.add_argument("--num-seeds", type=int, default=4)
     p.add_argument("--total-timesteps", type=int, default=None)
     p.add_argument(
-        "--variants", nargs="*", default=None, help="first words of the rows to run (e-prop BPTT ...)"
+        "--variants",
+        nargs="*",
+        default=None,
+        help=f"the rows to run (default all): {' '.join(v[0] for v in VARIANTS)}",
     )
     p.add_argument(
         "--set", default="", help="preset fields to change for every row: 'hidden=16,time_steps=2'"

@@ -123,7 +123,7 @@ def test_the_command_writes_a_run_that_eval_plays(tmp_path, capsys):
         (["--time-steps", "0"], "--time-steps"),
         (["--feedback", "mirror"], "--feedback"),
         (["--learning", "bptt", "--feedback", "random"], "--feedback"),
-        (["--learning", "rstdp", "--neuron", "tanh"], "--neuron"),
+        (["--learning", "rstdp", "--neuron", "sigmoid"], "--neuron"),
         (["--adapt-decay", "0.5"], "--adapt-decay"),
         (["--env", "Pendulum-v1"], "--env"),
     ],
@@ -141,6 +141,10 @@ def test_bad_settings_are_refused_before_any_work(args, flag, tmp_path, capsys):
 def test_presets_build():
     for name, config in agent.PRESETS.items():
         env, env_params = make_env(config)
-        net = make_network(config, env, env_params, nnx.Rngs(0))
+        net = nnx.eval_shape(
+            lambda config=config, env=env, env_params=env_params: make_network(
+                config, env, env_params, nnx.Rngs(0)
+            )
+        )
         assert isinstance(net, agent.EpropActorCritic), name
     assert dataclasses.replace(agent.PRESETS["masked"], num_seeds=1).neuron == "ALIF"

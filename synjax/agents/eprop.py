@@ -2,7 +2,7 @@
 backpropagation through time anywhere; ``synjax eprop``.
 
 The network (:class:`EpropActorCritic`): the observation (optionally normalized) and a constant 1 drive one layer
-of ``hidden`` neurons (:mod:`synjax.snn.eprop`: LIF, IF, ALIF or the non-spiking ``tanh`` twin; optionally with
+of ``hidden`` neurons (:mod:`synjax.snn.eprop`: LIF, IF, ALIF or the non-spiking ``sigmoid`` twin; optionally with
 recurrent weights) for ``time_steps`` SNN steps per decision; a leaky read-out (decay ``kappa``, restarted each
 decision) of ``[logits, value]``. In ``carried`` mode the layer's state (and its synapses' eligibility traces)
 continue from decision to decision and restart where an episode starts; in ``inner`` mode they restart at every
@@ -221,8 +221,8 @@ class EpropActorCritic(PolicyNetwork):
     def energy(self, obs: jax.Array, carry: Any) -> dict[str, jax.Array]:
         """Per decision on ``obs (B, D)`` from ``carry``: ``firing_rate_0`` (spikes per neuron per SNN step),
         ``synops`` (the input's multiply-accumulates, computed once, plus each spike times its fan-out: the read-out
-        and, with recurrent weights, the layer), ``ann_macs`` (one pass of the same widths); ``{}`` for the tanh
-        twin."""
+        and, with recurrent weights, the layer), ``ann_macs`` (one pass of the same widths); ``{}`` for the
+        sigmoid twin."""
         if not self.cell.spiking:
             return {}
         _, count = self.decide(obs, carry if jax.tree.leaves(carry) else (), None)
@@ -241,8 +241,8 @@ class EpropFields:
       learning: what trains the hidden weights: ``eprop``, ``frozen`` (nothing: only the read-out learns),
         ``rstdp`` (reward-modulated pair STDP), ``bptt`` (A2C's gradient through time over each rollout; no
         local rule).
-      neuron: ``LIF``, ``IF``, ``ALIF`` (adaptive threshold) or ``tanh`` (the non-spiking twin: the same leaky
-        units, ``tanh`` instead of spikes).
+      neuron: ``LIF``, ``IF``, ``ALIF`` (adaptive threshold) or ``sigmoid`` (the non-spiking twin: the same
+        neurons emitting a sigmoid rate of the membrane instead of spikes).
       recurrent: recurrent weights within the layer.
       hidden: neurons in the layer.
       time_steps: SNN steps per decision (``T``).
@@ -313,7 +313,7 @@ class EpropConfig(EpropFields, a2c.A2CFields, ActorCriticLossFields, RolloutFiel
             require(self.update_every == "unroll", "update_every", self.update_every, "'unroll' (the default) "
                     "with --learning bptt: BPTT updates once per rollout")  # fmt: skip
         if self.learning == "rstdp":
-            require(self.neuron != "tanh", "neuron", self.neuron, "a spiking neuron (LIF, IF, ALIF) with "
+            require(self.neuron != "sigmoid", "neuron", self.neuron, "a spiking neuron (LIF, IF, ALIF) with "
                     "--learning rstdp: STDP pairs spikes")  # fmt: skip
         if self.neuron != "ALIF":
             for name in ("adapt_decay", "adapt_strength"):

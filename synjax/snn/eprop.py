@@ -11,11 +11,11 @@ the previous step through recurrent weights), in discrete time (dt = 1), integra
     a_{t+1} = rho a_t + z_t
 
 ``psi`` is the pseudo-derivative of the spike (the surrogate gradient :func:`spike` gives ``jax.grad``). The
-non-spiking twin (``kind="tanh"``) is the same leaky unit with ``z_t = tanh(v_t)``, ``psi_t = 1 - z_t^2`` and no
-reset. Each synapse ``i -> j`` keeps, forward in time and from local quantities only, its eligibility trace::
+non-spiking twin (``kind="sigmoid"``) is the same neuron with the step replaced by a smooth one: it emits a rate
+``z_t = sigmoid(4 (v_t - A_t) / threshold)`` (``psi_t`` its derivative) and subtracts ``z_t threshold``. Each synapse ``i -> j`` keeps, forward in time and from local quantities only, its eligibility trace::
 
     pbar_t = alpha pbar_{t-1} + p_t                 (the presynaptic activity filtered by the membrane)
-    e_t = psi_t (pbar_t - beta_a eps_t)             (LIF, IF, tanh: eps = 0)
+    e_t = psi_t (pbar_t - beta_a eps_t)             (LIF, IF, sigmoid: eps = 0)
     eps_{t+1} = psi_t pbar_t + (rho - psi_t beta_a) eps_t
 
 A leaky read-out ``y_t = kappa y_{t-1} + z_t @ W_out`` filters it: ``ebar_t = kappa ebar_{t-1} + e_t``; the
@@ -41,7 +41,9 @@ import jax.numpy as jnp
 from synjax.snn.plasticity import PlasticityRule, Signals
 
 #: neuron kinds with an eligibility trace: leaky, non-leaky, adaptive-threshold spiking; the non-spiking twin
-KINDS = ("LIF", "IF", "ALIF", "tanh")
+KINDS = ("LIF", "IF", "ALIF", "sigmoid")
+#: slope of the non-spiking twin's rate at the threshold, in units of 1 / threshold
+SIGMOID_GAIN = 4.0
 #: where the learning signal's feedback weights come from
 FEEDBACKS = ("symmetric", "random")
 
@@ -67,7 +69,7 @@ class Cell(NamedTuple):
 
     @property
     def spiking(self) -> bool:
-        return self.kind != "tanh"
+        return self.kind != "sigmoid"
 
 
 def check_cell(cell: Cell) -> None:
@@ -122,15 +124,18 @@ def rest(shape: tuple[int, ...]) -> NeuronState:
 def neuron_step(
     cell: Cell, state: NeuronState, current: jax.Array
 ) -> tuple[jax.Array, jax.Array, NeuronState]:
-    """One step on input ``current (..., H)``: ``(z, psi, new state)``: the outputs (spikes, or tanh for the
-    twin) and their pseudo-derivatives w.r.t. the membrane, each ``(..., H)``."""
+    """One step on input ``current (..., H)``: ``(z, psi, new state)``: the outputs (spikes, or the twin's rates)
+    and their pseudo-derivatives w.r.t. the membrane, each ``(..., H)``."""
     v = cell.alpha * state.v + current
-    if not cell.spiking:
-        z = jnp.tanh(v)
-        return z, 1.0 - jax.lax.stop_gradient(z) ** 2, NeuronState(v, state.a, z)
     over = v - (cell.threshold + cell.beta_a * state.a if cell.adaptive else cell.threshold)
-    z = spike(over, cell.dampening, cell.threshold)
-    psi = pseudo_derivative(jax.lax.stop_gradient(over), cell.dampening, cell.threshold)
+    if cell.spiking:
+        z = spike(over, cell.dampening, cell.threshold)
+        psi = pseudo_derivative(jax.lax.stop_gradient(over), cell.dampening, cell.threshold)
+    else:
+        gain = SIGMOID_GAIN / cell.threshold
+        z = jax.nn.sigmoid(gain * over)
+        rate = jax.lax.stop_gradient(z)
+        psi = gain * rate * (1.0 - rate)
     v = v - jax.lax.stop_gradient(z) * cell.threshold
     a = cell.rho * state.a + z if cell.adaptive else state.a
     return z, psi, NeuronState(v, a, z)
