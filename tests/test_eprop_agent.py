@@ -148,3 +148,41 @@ def test_presets_build():
         )
         assert isinstance(net, agent.EpropActorCritic), name
     assert dataclasses.replace(agent.PRESETS["masked"], num_seeds=1).neuron == "ALIF"
+
+
+def test_a_cut_run_resumes_to_the_same_numbers(tmp_path):
+    """The traces, the carried membranes and the optimizer's unroll accumulator are saved and restored: a run
+    cut by SIGTERM and resumed ends bit for bit where the uninterrupted run ends."""
+    import os
+    import signal
+
+    from synjax.runner.experiment import Interrupted, run_experiment
+    from synjax.trainer import Trainer
+
+    config = dataclasses.replace(_probe_config(recurrent=True, neuron="ALIF"), num_seeds=2,
+                                 total_timesteps=32 * 16 * 8, eval_every=2, num_chunks=4)  # fmt: skip
+
+    def make(c, kill_at=None):
+        trainer = agent.make_train(c, env=SIGN_PROBE, env_params=SIGN_PROBE.default_params)
+        if kill_at is None:
+            return trainer
+
+        def step(state, i):
+            jax.lax.cond(i == kill_at, lambda: jax.debug.callback(lambda: os.kill(os.getpid(), signal.SIGTERM)),
+                         lambda: None)  # fmt: skip
+            return trainer.step(state, i)
+
+        return Trainer(trainer.init, step, trainer.finish, trainer.num_steps, point_ready=trainer.point_ready)
+
+    def run(out, kill_at=None, resume=""):
+        c = dataclasses.replace(config, out=str(out) if out else "", resume=resume)
+        return run_experiment("eprop", c, lambda c: make(c, kill_at), progress_total=c.env_steps,
+                              steps_per_seed=c.env_steps)  # fmt: skip
+
+    _, whole = run(tmp_path / "whole")
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", kill_at=4)
+    _, again = run("", resume=str(tmp_path / "cut"))
+    for a, b in zip(jax.tree.leaves(whole.output.params), jax.tree.leaves(again.output.params)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole.output.metrics["td_error"], again.output.metrics["td_error"])
