@@ -41,7 +41,7 @@ VARIANTS = (
     ("bptt", "BPTT twin (A2C through time)", {"learning": "bptt"}),
     ("frozen", "frozen hidden (read-out only)", {"learning": "frozen"}),
     ("random", "e-prop, random feedback", {"feedback": "random"}),
-    ("twin", "e-prop, non-spiking twin (sigmoid)", {"neuron": "sigmoid"}),
+    ("twin", "e-prop, non-spiking twin (sigmoid)", {"neuron": "sigmoid"}),  # adaptive-sigmoid for ALIF
     ("rstdp", "three-factor R-STDP", {"learning": "rstdp"}),
 )
 
@@ -71,6 +71,8 @@ def learning(args) -> None:
     for key, label, change in VARIANTS:
         if args.variants and key not in args.variants:
             continue
+        if change.get("neuron") == "sigmoid" and base.neuron == "ALIF":  # the twin keeps the adaptation
+            change = {**change, "neuron": "adaptive-sigmoid"}
         config = dataclasses.replace(base, out=str(out / key), **change)
         path, _ = agent.run(config)
         summary = json.loads((path / "summary.json").read_text())

@@ -71,10 +71,10 @@ def _relative(a, b):
     return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
-@pytest.mark.parametrize("kind", ["LIF", "ALIF", "IF", "sigmoid"])
+@pytest.mark.parametrize("kind", ["LIF", "ALIF", "IF", "sigmoid", "adaptive-sigmoid"])
 def test_eprop_equals_bptt_for_one_layer_without_recurrent_weights(kind):
     x, w_in, _, w_out, target = _problem()
-    cell = eprop.Cell(kind=kind, alpha=1.0 if kind == "IF" else 0.9, beta_a=0.5 if kind == "ALIF" else 0.07)
+    cell = eprop.Cell(kind=kind, alpha=1.0 if kind == "IF" else 0.9, beta_a=0.5)
     bptt = jax.grad(_loss, argnums=1)(cell, w_in, None, w_out, x, target)
     (ours,) = _eprop_gradients(cell, w_in, None, w_out, x, target)
     assert float(jnp.abs(bptt).max()) > 1e-2  # the surrogate lets gradient through: not a 0 == 0 comparison

@@ -241,8 +241,8 @@ class EpropFields:
       learning: what trains the hidden weights: ``eprop``, ``frozen`` (nothing: only the read-out learns),
         ``rstdp`` (reward-modulated pair STDP), ``bptt`` (A2C's gradient through time over each rollout; no
         local rule).
-      neuron: ``LIF``, ``IF``, ``ALIF`` (adaptive threshold) or ``sigmoid`` (the non-spiking twin: the same
-        neurons emitting a sigmoid rate of the membrane instead of spikes).
+      neuron: ``LIF``, ``IF``, ``ALIF`` (adaptive threshold) or the non-spiking twins ``sigmoid`` (LIF's) and
+        ``adaptive-sigmoid`` (ALIF's): the same neurons emitting a sigmoid rate of the membrane instead of spikes.
       recurrent: recurrent weights within the layer.
       hidden: neurons in the layer.
       time_steps: SNN steps per decision (``T``).
@@ -313,13 +313,13 @@ class EpropConfig(EpropFields, a2c.A2CFields, ActorCriticLossFields, RolloutFiel
             require(self.update_every == "unroll", "update_every", self.update_every, "'unroll' (the default) "
                     "with --learning bptt: BPTT updates once per rollout")  # fmt: skip
         if self.learning == "rstdp":
-            require(self.neuron != "sigmoid", "neuron", self.neuron, "a spiking neuron (LIF, IF, ALIF) with "
+            require(self.cell.spiking, "neuron", self.neuron, "a spiking neuron (LIF, IF, ALIF) with "
                     "--learning rstdp: STDP pairs spikes")  # fmt: skip
-        if self.neuron != "ALIF":
+        if not self.cell.adaptive:
             for name in ("adapt_decay", "adapt_strength"):
                 default = EpropFields.__dataclass_fields__[name].default
                 require(getattr(self, name) == default, name, getattr(self, name), f"left at its default "
-                        f"({default!r}) without --neuron ALIF: only an adaptive threshold has it")  # fmt: skip
+                        f"({default!r}) without --neuron ALIF or adaptive-sigmoid: only an adaptive threshold has it")  # fmt: skip
 
     @property
     def cell(self) -> rule.Cell:

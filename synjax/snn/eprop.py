@@ -11,8 +11,9 @@ the previous step through recurrent weights), in discrete time (dt = 1), integra
     a_{t+1} = rho a_t + z_t
 
 ``psi`` is the pseudo-derivative of the spike (the surrogate gradient :func:`spike` gives ``jax.grad``). The
-non-spiking twin (``kind="sigmoid"``) is the same neuron with the step replaced by a smooth one: it emits a rate
-``z_t = sigmoid(4 (v_t - A_t) / threshold)`` (``psi_t`` its derivative) and subtracts ``z_t threshold``. Each synapse ``i -> j`` keeps, forward in time and from local quantities only, its eligibility trace::
+non-spiking twin (``kind="sigmoid"``; ``"adaptive-sigmoid"``, ALIF's) is the same neuron with the step replaced by
+a smooth one: it emits a rate ``z_t = sigmoid(4 (v_t - A_t) / threshold)`` (``psi_t`` its derivative) and
+subtracts ``z_t threshold``. Each synapse ``i -> j`` keeps, forward in time and from local quantities only, its eligibility trace::
 
     pbar_t = alpha pbar_{t-1} + p_t                 (the presynaptic activity filtered by the membrane)
     e_t = psi_t (pbar_t - beta_a eps_t)             (LIF, IF, sigmoid: eps = 0)
@@ -41,7 +42,7 @@ import jax.numpy as jnp
 from synjax.snn.plasticity import PlasticityRule, Signals
 
 #: neuron kinds with an eligibility trace: leaky, non-leaky, adaptive-threshold spiking; the non-spiking twin
-KINDS = ("LIF", "IF", "ALIF", "sigmoid")
+KINDS = ("LIF", "IF", "ALIF", "sigmoid", "adaptive-sigmoid")
 #: slope of the non-spiking twin's rate at the threshold, in units of 1 / threshold
 SIGMOID_GAIN = 4.0
 #: where the learning signal's feedback weights come from
@@ -51,7 +52,7 @@ FEEDBACKS = ("symmetric", "random")
 class Cell(NamedTuple):
     """The constants of a layer's neurons.
 
-    kind: one of :data:`KINDS`. alpha: membrane decay per step in (0, 1] (IF: 1). threshold: firing threshold
+    kind: one of :data:`KINDS` (``adaptive-sigmoid``: ALIF's non-spiking twin). alpha: membrane decay per step in (0, 1] (IF: 1). threshold: firing threshold
     (> 0). rho: decay of the threshold adaptation per step (ALIF). beta_a: threshold increase per unit of
     adaptation (ALIF). dampening: height of the pseudo-derivative (0.3 in Bellec et al.).
     """
@@ -65,11 +66,11 @@ class Cell(NamedTuple):
 
     @property
     def adaptive(self) -> bool:
-        return self.kind == "ALIF"
+        return self.kind in ("ALIF", "adaptive-sigmoid")
 
     @property
     def spiking(self) -> bool:
-        return self.kind != "sigmoid"
+        return not self.kind.endswith("sigmoid")
 
 
 def check_cell(cell: Cell) -> None:
