@@ -59,6 +59,7 @@ def learning(args) -> None:
             record["rows"],
             f"{record['env']}: {record['num_seeds']} seeds each (mean, 95% interval)",
         )
+        print(markdown(record))
         return
     preset = agent.PRESETS[args.task]
     budget = {"total_timesteps": args.total_timesteps} if args.total_timesteps else {}
@@ -93,7 +94,23 @@ def learning(args) -> None:
               "date": time.strftime("%Y-%m-%d"), "rows": rows, "against_eprop": against_eprop(rows)}  # fmt: skip
     (out / "table.json").write_text(json.dumps(record, indent=1))
     plot(out / "curves.png", rows, f"{base.env}: {base.num_seeds} seeds each (mean, 95% interval)")
+    print(markdown(record))
     print(f"wrote {out / 'table.json'} and {out / 'curves.png'}")
+
+
+def markdown(record) -> str:
+    """The table of ``record`` (table.json) as Markdown rows: each variant's median, mean [95% interval], per-seed
+    finals, and its comparison with e-prop."""
+    lines = ["| variant | median | mean [95% interval] | per seed | e-prop vs it (Mann-Whitney p) |",
+             "| --- | ---: | --- | --- | --- |"]  # fmt: skip
+    for row in record["rows"]:
+        low, high = row["ci95_mean"]
+        versus = record.get("against_eprop", {}).get(row["variant"])
+        cmp = "" if versus is None else f"p = {versus['mannwhitney_p']:.2f}"
+        seeds = ", ".join(f"{v:g}" for v in row["per_seed"])
+        lines.append(f"| {row['variant']} | {row['median']:.1f} | {row['mean']:.1f} [{low:.1f}, {high:.1f}] | {seeds} "
+                     f"| {cmp} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def against_eprop(rows) -> dict:
