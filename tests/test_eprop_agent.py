@@ -106,6 +106,7 @@ def test_the_command_writes_a_run_that_eval_plays(tmp_path, capsys):
     assert summary["experiment"] == "eprop" and summary["num_seeds"] == 2
     assert {"synops", "firing_rate_0", "ann_macs", "eval_return"} <= set(summary["final"])
     assert "td_error" in (out / "metrics.csv").read_text().splitlines()[0]
+    assert (out / "spikes.png").stat().st_size > 0  # the spikes of one greedy episode
     capsys.readouterr()
     assert cli.main(["eval", "--run", str(out), "--episodes", "2"]) == 0
     assert "return" in capsys.readouterr().out.lower()

@@ -142,9 +142,10 @@ class EpropActorCritic(PolicyNetwork):
             lambda x: x.reshape(*batch_shape, *x.shape[1:]), self.rest(math.prod(batch_shape))
         )
 
-    def decide(self, obs: jax.Array, carry: Any, reset: Any) -> tuple[EpropCarry, jax.Array]:
+    def decide(self, obs: jax.Array, carry: Any, reset: Any, record: bool = False) -> tuple[EpropCarry, jax.Array]:
         """One decision on ``obs (B, D)`` from ``carry`` (leaves (B, ...) or ``()``), restarting at rest where
-        ``reset (B,)`` (every row in inner mode): (the carry after it, with ``outputs``; spikes per row (B,))."""
+        ``reset (B,)`` (every row in inner mode): (the carry after it, with ``outputs``; spikes per row (B,), or
+        with ``record`` the layer's outputs at every SNN step (T, B, H))."""
         batch = obs.shape[0]
         x = obs.astype(jnp.float32)
         if self.obs_norm is not None:
@@ -182,14 +183,16 @@ class EpropActorCritic(PolicyNetwork):
                 zbar = kappa * zbar + z
             y = kappa * y + z @ w_out + b_out
             # e-prop's eligibility is computed after the steps from what they saw (rule.eligibility_window)
-            seen = (psi, last) if learning == "eprop" else ()
+            seen = ((psi, last) if learning == "eprop" else (), z if record else ())
             return (state, pre_in, pre_rec, tag_in, tag_rec, zbar, y, count + z.sum(-1)), seen
 
         zbar0 = jnp.zeros((batch, self.hidden)) if self.traces else ()
         c0 = (start.neuron, start.pre_in, start.pre_rec, start.tag_in, start.tag_rec, zbar0,
               jnp.zeros((batch, self.action_dim + 1)), jnp.zeros((batch,)))  # fmt: skip
-        c, seen = jax.lax.scan(step, c0, length=self.time_steps, unroll=min(UNROLL, self.time_steps))
+        c, (seen, trains) = jax.lax.scan(step, c0, length=self.time_steps, unroll=min(UNROLL, self.time_steps))
         state, pre_in, pre_rec, tag_in, tag_rec, zbar, y, count = c
+        if record:
+            count = trains
         if not self.traces:
             return EpropCarry(state, outputs=y), count
         if learning == "eprop":
@@ -217,6 +220,11 @@ class EpropActorCritic(PolicyNetwork):
                 new = EpropCarry(new.neuron)
             out_carry = jax.tree.map(lambda x: x.reshape(*lead, *x.shape[1:]), new)
         return distrax.Categorical(logits=y[..., :-1]), y[..., -1], out_carry
+
+    def spike_trains(self, obs: jax.Array, carry: Any) -> tuple[jax.Array]:
+        """The layer's spikes at every SNN step of one decision on ``obs (B, D)`` from ``carry``: ``((T, B, H),)``
+        (what ``spikes.png`` draws, :mod:`synjax.agents.spike_raster`)."""
+        return (self.decide(obs, carry if jax.tree.leaves(carry) else (), None, record=True)[1],)
 
     def energy(self, obs: jax.Array, carry: Any) -> dict[str, jax.Array]:
         """Per decision on ``obs (B, D)`` from ``carry``: ``firing_rate_0`` (spikes per neuron per SNN step),

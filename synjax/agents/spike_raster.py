@@ -31,6 +31,10 @@ def record_episode(model: nnx.Module, env: Any, env_params: Any, key: jax.Array,
       (spikes per layer, each ``(decisions, T, width)`` uint8, the episode's return).
     """
     core = spiking_core(model)
+    if core is None:  # a network that records its own spikes (synjax eprop's)
+        trains = model.spike_trains
+    else:
+        trains = lambda x, carry: core.simulate(x, tuple(carry) or None)[2]
     _, encode = obs_encoder(env, env_params)
     _, _, bounds = action_spec(env, env_params)
     max_steps = min(max_steps, int(getattr(env_params, "max_steps_in_episode", max_steps)))
@@ -41,7 +45,7 @@ def record_episode(model: nnx.Module, env: Any, env_params: Any, key: jax.Array,
     def step(c, k):
         obs, state, carry, done, ret = c
         x = encode(obs)[None]
-        _, _, spikes = core.simulate(x, tuple(carry) or None)
+        spikes = trains(x, carry)
         if isinstance(model, SpikingQNetwork):
             action = jnp.argmax(model(x), -1)
         else:
@@ -99,8 +103,9 @@ def write_picture(path: Path, model: nnx.Module, env: Any, env_params: Any, titl
 
 def write_run_picture(stage: Path, template: nnx.Module, params: Any, env: Any, env_params: Any, title: str) -> None:
     """``stage / "spikes.png"`` for the first run of stacked ``params`` (leading run axis; the state of
-    ``template``'s structure) if ``template`` is spiking; nothing otherwise."""
-    if spiking_core(template) is None:
+    ``template``'s structure) if ``template`` is spiking (a spiking network, or one with ``spike_trains(obs,
+    carry)``); nothing otherwise."""
+    if spiking_core(template) is None and not hasattr(template, "spike_trains"):
         return
     graphdef = nnx.graphdef(template)
     model = nnx.merge(graphdef, jax.tree.map(lambda x: x[0], params))
