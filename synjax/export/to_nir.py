@@ -75,7 +75,7 @@ def check_exportable(model: nnx.Module) -> SpikingNetwork:
     exported."""
     net = spiking_core(model)
     if net is None:
-        from synjax.agents.eprop import EpropActorCritic
+        from synjax.agents.eprop_network import EpropActorCritic
 
         kind = "is not exported yet" if isinstance(model, EpropActorCritic) else "has no spikes"
         raise ValueError(f"a {type(model).__name__} {kind}: the spiking networks of --network snn and snn-classify "
